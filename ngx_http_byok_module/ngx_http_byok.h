@@ -1,0 +1,165 @@
+
+/*
+ * ngx_http_byok_module: the internal interface shared by the module's files.
+ */
+
+
+#ifndef _NGX_HTTP_BYOK_H_INCLUDED_
+#define _NGX_HTTP_BYOK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+#include "ngx_http_byok_seal.h"
+#include "ngx_http_byok_jwt.h"
+#include "ngx_http_byok_catalog.h"
+#include "ngx_http_byok_store.h"
+
+
+#define NGX_HTTP_BYOK_MASTER_MAX      16
+#define NGX_HTTP_BYOK_VALUE_MIN       16
+#define NGX_HTTP_BYOK_VALUE_MAX       4096
+#define NGX_HTTP_BYOK_BODY_MAX        16384
+
+
+typedef struct {
+    ngx_str_t                    source;      /* "env:NAME" or "file:PATH" */
+    ngx_uint_t                   previous;    /* unsigned flag */
+} ngx_http_byok_key_source_t;
+
+
+typedef struct {
+    ngx_str_t                    store_path;
+    ngx_str_t                    catalog_path;
+    ngx_http_byok_catalog_t     *catalog;
+
+    ngx_http_byok_key_source_t   master;
+    ngx_array_t                 *previous;    /* ngx_str_t sources */
+    ngx_http_byok_master_t       masters[NGX_HTTP_BYOK_MASTER_MAX];
+    ngx_uint_t                   nmasters;    /* masters[0] is current */
+    u_char                       master_raw[NGX_HTTP_BYOK_MASTER_KEY_LEN];
+
+    ngx_shm_zone_t              *shm_zone;
+    ngx_thread_pool_t           *thread_pool;
+    ngx_str_t                    thread_pool_name;
+    ngx_uint_t                   test_rate;   /* tests per minute * 1000 */
+    ngx_uint_t                   test_burst;
+    ngx_msec_t                   cache_ttl;
+    ngx_flag_t                   allow_insecure_test_urls;
+
+    ngx_array_t                 *default_jwt_keys;
+
+    ngx_http_byok_store_t       *store;       /* this worker's connection */
+    ngx_uint_t                   enabled;     /* unsigned flag */
+} ngx_http_byok_main_conf_t;
+
+
+typedef struct {
+    ngx_array_t                 *jwt_keys;    /* ngx_http_byok_jwt_key_t */
+    time_t                       jwt_leeway;
+    ngx_str_t                    jwt_issuer;  /* NUL-terminated */
+    ngx_str_t                    jwt_audience;
+
+    ngx_str_t                    admin_claim_name;
+    ngx_str_t                    admin_claim_value;
+
+    ngx_msec_t                   test_timeout;
+    unsigned                     handler:1;
+    unsigned                     needs_jwt:1;
+} ngx_http_byok_loc_conf_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  lru;
+    ngx_uint_t                   generation;  /* bumped by invalidations */
+    ngx_uint_t                   entries;
+    ngx_uint_t                   hits;
+    ngx_uint_t                   misses;
+    ngx_uint_t                   evictions;
+} ngx_http_byok_shctx_t;
+
+
+typedef struct {
+    ngx_http_byok_shctx_t       *sh;
+    ngx_slab_pool_t             *shpool;
+} ngx_http_byok_zone_t;
+
+
+/* a key of a cached selection, inside the zone */
+typedef struct {
+    int64_t                      id;
+    size_t                       len;
+    u_char                       value[1];
+} ngx_http_byok_record_t;
+
+
+/* one usable key of a selection, as copied out of the zone */
+typedef struct {
+    int64_t                      id;
+    ngx_str_t                    value;       /* plaintext, wiped */
+} ngx_http_byok_selected_t;
+
+
+typedef struct {
+    ngx_str_t                    user;        /* NUL-terminated */
+    json_t                      *claims;
+    int64_t                      id;
+    ngx_uint_t                   route;
+    ngx_uint_t                   authenticated;  /* unsigned flag */
+} ngx_http_byok_ctx_t;
+
+
+extern ngx_module_t  ngx_http_byok_module;
+
+
+/* ngx_http_byok_auth.c */
+ngx_int_t ngx_http_byok_authenticate(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t **ctxp);
+ngx_int_t ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys,
+    ngx_str_t *alg, ngx_str_t *source, ngx_http_byok_main_conf_t *bmcf);
+
+/* ngx_http_byok_api.c */
+ngx_int_t ngx_http_byok_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_byok_catalog_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_byok_oauth_handler(ngx_http_request_t *r);
+
+/* ngx_http_byok_probe.c */
+ngx_int_t ngx_http_byok_probe_handler(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, int64_t id);
+
+/* ngx_http_byok_cache.c */
+ngx_int_t ngx_http_byok_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+void ngx_http_byok_cache_invalidate(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider);
+ngx_int_t ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider, ngx_http_byok_selected_t *sel,
+    ngx_uint_t *generation);
+void ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider, ngx_http_byok_selected_t *keys, ngx_uint_t n,
+    ngx_uint_t generation);
+ngx_int_t ngx_http_byok_cache_flush(ngx_http_byok_zone_t *zone);
+ngx_int_t ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_uint_t rate, ngx_uint_t burst, time_t *retry_after);
+
+/* ngx_http_byok_util.c */
+ngx_int_t ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
+    ngx_str_t *value);
+ngx_int_t ngx_http_byok_read_file(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *text);
+void ngx_http_byok_wipe_str(ngx_str_t *s);
+ngx_int_t ngx_http_byok_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
+ngx_int_t ngx_http_byok_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, const char *field);
+ngx_int_t ngx_http_byok_send_raw(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len);
+char *ngx_http_byok_cstr(ngx_pool_t *pool, ngx_str_t *s);
+u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
+
+
+#endif /* _NGX_HTTP_BYOK_H_INCLUDED_ */

@@ -1,0 +1,1312 @@
+
+/*
+ * The user API (byok_api): /me/provider-keys and its sub-resources, the
+ * public catalog (byok_catalog_api) and the OAuth placeholder (byok_oauth).
+ */
+
+
+#include "ngx_http_byok.h"
+
+
+typedef enum {
+    NGX_HTTP_BYOK_ROUTE_KEYS = 0,
+    NGX_HTTP_BYOK_ROUTE_KEY,
+    NGX_HTTP_BYOK_ROUTE_TEST,
+    NGX_HTTP_BYOK_ROUTE_ORDER
+} ngx_http_byok_route_e;
+
+
+typedef struct {
+    ngx_str_t                  value;     /* plaintext, wiped after use */
+    ngx_str_t                  user;
+    ngx_str_t                  provider;
+    ngx_http_byok_main_conf_t *bmcf;
+} ngx_http_byok_seal_ctx_t;
+
+
+static ngx_int_t ngx_http_byok_api_route(ngx_http_request_t *r,
+    ngx_http_byok_route_e *route, int64_t *id);
+static void ngx_http_byok_api_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_byok_api_dispatch(ngx_http_request_t *r,
+    json_t *body);
+static ngx_int_t ngx_http_byok_api_list(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_api_get(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, int64_t id);
+static ngx_int_t ngx_http_byok_api_create(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, json_t *body);
+static ngx_int_t ngx_http_byok_api_patch(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, int64_t id, json_t *body);
+static ngx_int_t ngx_http_byok_api_revoke(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, int64_t id);
+static ngx_int_t ngx_http_byok_api_order(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, json_t *body);
+static int ngx_http_byok_api_seal(void *data, int64_t id, unsigned char *blob,
+    size_t *blob_len, uint32_t *master_id);
+static json_t *ngx_http_byok_key_json(ngx_http_byok_key_t *key);
+static json_t *ngx_http_byok_time_json(int64_t t);
+static json_t *ngx_http_byok_read_body(ngx_http_request_t *r,
+    ngx_int_t *rc);
+static ngx_int_t ngx_http_byok_unknown_fields(ngx_http_request_t *r,
+    json_t *body, const char **allowed);
+static ngx_int_t ngx_http_byok_check_label(json_t *label);
+static ngx_int_t ngx_http_byok_method_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+static ngx_int_t ngx_http_byok_store_failed(ngx_http_request_t *r,
+    ngx_http_byok_main_conf_t *bmcf);
+static ngx_http_byok_store_t *ngx_http_byok_get_store(ngx_http_request_t *r);
+static void ngx_http_byok_audit_init(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, ngx_http_byok_audit_t *audit,
+    const char *action);
+
+
+static const char  *ngx_http_byok_create_fields[] = {
+    "category", "provider", "auth_type", "label", "value", "rentable", NULL
+};
+
+static const char  *ngx_http_byok_patch_fields[] = {
+    "label", "rotation_priority", "rentable", NULL
+};
+
+static const char  *ngx_http_byok_order_fields[] = {
+    "provider", "ids", NULL
+};
+
+
+ngx_int_t
+ngx_http_byok_api_handler(ngx_http_request_t *r)
+{
+    int64_t                 id;
+    ngx_int_t               rc;
+    ngx_http_byok_ctx_t    *ctx;
+    ngx_http_byok_route_e   route;
+
+    id = 0;
+
+    rc = ngx_http_byok_authenticate(r, &ctx);
+
+    if (rc == NGX_HTTP_UNAUTHORIZED) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "unauthorized",
+                                        "A valid bearer token is required.",
+                                        NULL);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_byok_api_route(r, &route, &id) != NGX_OK) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such resource.", NULL);
+    }
+
+    switch (route) {
+
+    case NGX_HTTP_BYOK_ROUTE_KEYS:
+
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            ngx_http_discard_request_body(r);
+            return ngx_http_byok_api_list(r, ctx);
+        }
+
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_byok_method_not_allowed(r, "GET, POST");
+        }
+
+        break;
+
+    case NGX_HTTP_BYOK_ROUTE_KEY:
+
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            ngx_http_discard_request_body(r);
+            return ngx_http_byok_api_get(r, ctx, id);
+        }
+
+        if (r->method == NGX_HTTP_DELETE) {
+            ngx_http_discard_request_body(r);
+            return ngx_http_byok_api_revoke(r, ctx, id);
+        }
+
+        if (r->method != NGX_HTTP_PATCH) {
+            return ngx_http_byok_method_not_allowed(r,
+                                                    "GET, PATCH, DELETE");
+        }
+
+        break;
+
+    case NGX_HTTP_BYOK_ROUTE_TEST:
+
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_byok_method_not_allowed(r, "POST");
+        }
+
+        ngx_http_discard_request_body(r);
+        return ngx_http_byok_probe_handler(r, ctx, id);
+
+    default: /* NGX_HTTP_BYOK_ROUTE_ORDER */
+
+        if (r->method != NGX_HTTP_PUT) {
+            return ngx_http_byok_method_not_allowed(r, "PUT");
+        }
+
+        break;
+    }
+
+    /* a JSON body follows */
+
+    if (r->headers_in.content_type == NULL
+        || r->headers_in.content_type->value.len < 16
+        || ngx_strncasecmp(r->headers_in.content_type->value.data,
+                           (u_char *) "application/json", 16) != 0
+        || (r->headers_in.content_type->value.len > 16
+            && r->headers_in.content_type->value.data[16] != ';'
+            && r->headers_in.content_type->value.data[16] != ' '))
+    {
+        return ngx_http_byok_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                        "unsupported_media_type",
+                                        "Send the body as "
+                                        "Content-Type: application/json.",
+                                        NULL);
+    }
+
+    if (r->headers_in.content_length_n > NGX_HTTP_BYOK_BODY_MAX) {
+        r->keepalive = 0;
+        return ngx_http_byok_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "body_too_large",
+                                        "The request body is larger than "
+                                        "16 KiB.", NULL);
+    }
+
+    ctx->route = route;
+    ctx->id = id;
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_byok_api_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_byok_api_body_handler(ngx_http_request_t *r)
+{
+    json_t     *body;
+    ngx_int_t   rc;
+
+    body = ngx_http_byok_read_body(r, &rc);
+
+    if (body == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    rc = ngx_http_byok_api_dispatch(r, body);
+
+    json_decref(body);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_dispatch(ngx_http_request_t *r, json_t *body)
+{
+    ngx_http_byok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
+
+    switch (ctx->route) {
+
+    case NGX_HTTP_BYOK_ROUTE_KEYS:
+        return ngx_http_byok_api_create(r, ctx, body);
+
+    case NGX_HTTP_BYOK_ROUTE_KEY:
+        return ngx_http_byok_api_patch(r, ctx, ctx->id, body);
+
+    default: /* NGX_HTTP_BYOK_ROUTE_ORDER */
+        return ngx_http_byok_api_order(r, ctx, body);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_route(ngx_http_request_t *r, ngx_http_byok_route_e *route,
+    int64_t *id)
+{
+    u_char                    *p, *last;
+    ngx_str_t                  path;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path = r->uri;
+
+    if (clcf->name.len && path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+
+        /* "location /me/provider-keys/" keeps the slash of the prefix */
+
+        if (clcf->name.data[clcf->name.len - 1] == '/') {
+            path.data--;
+            path.len++;
+        }
+    }
+
+    if (path.len == 0 || (path.len == 1 && path.data[0] == '/')) {
+        *route = NGX_HTTP_BYOK_ROUTE_KEYS;
+        return NGX_OK;
+    }
+
+    if (path.data[0] != '/') {
+        return NGX_DECLINED;
+    }
+
+    if (path.len == 6 && ngx_strncmp(path.data, "/order", 6) == 0) {
+        *route = NGX_HTTP_BYOK_ROUTE_ORDER;
+        return NGX_OK;
+    }
+
+    p = path.data + 1;
+    last = path.data + path.len;
+    *id = 0;
+
+    /* ids are positive decimal integers without a sign or leading zero */
+
+    if (p == last || *p == '0') {
+        return NGX_DECLINED;
+    }
+
+    /* at most 15 digits: every id stays exact in a JavaScript number */
+
+    while (p < last && *p >= '0' && *p <= '9') {
+        if (p - path.data > 15) {
+            return NGX_DECLINED;
+        }
+
+        *id = *id * 10 + (*p++ - '0');
+    }
+
+    if (p == last) {
+        *route = NGX_HTTP_BYOK_ROUTE_KEY;
+        return NGX_OK;
+    }
+
+    if ((size_t) (last - p) == 5 && ngx_strncmp(p, "/test", 5) == 0) {
+        *route = NGX_HTTP_BYOK_ROUTE_TEST;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_list(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+{
+    int                         include_revoked;
+    char                       *category, *provider;
+    size_t                      i, n;
+    json_t                     *body, *list;
+    ngx_str_t                   arg;
+    ngx_http_byok_key_t        *keys;
+    ngx_http_byok_store_t      *store;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    include_revoked = 0;
+    category = NULL;
+    provider = NULL;
+
+    if (ngx_http_arg(r, (u_char *) "include_revoked", 15, &arg) == NGX_OK) {
+        if ((arg.len == 1 && arg.data[0] == '1')
+            || (arg.len == 4 && ngx_strncmp(arg.data, "true", 4) == 0))
+        {
+            include_revoked = 1;
+
+        } else if (!(arg.len == 1 && arg.data[0] == '0')
+                   && !(arg.len == 5 && ngx_strncmp(arg.data, "false", 5)
+                                        == 0))
+        {
+            return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                            "include_revoked must be 1 "
+                                            "or 0.", "include_revoked");
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "category", 8, &arg) == NGX_OK) {
+        if (ngx_http_byok_catalog_category(bmcf->catalog, (char *) arg.data,
+                                           arg.len)
+            == NULL)
+        {
+            return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                            "Unknown category.", "category");
+        }
+
+        category = ngx_http_byok_cstr(r->pool, &arg);
+        if (category == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "provider", 8, &arg) == NGX_OK) {
+        if (ngx_http_byok_catalog_provider(bmcf->catalog, (char *) arg.data,
+                                           arg.len)
+            == NULL)
+        {
+            return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                            "Unknown provider.", "provider");
+        }
+
+        provider = ngx_http_byok_cstr(r->pool, &arg);
+        if (provider == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    store = ngx_http_byok_get_store(r);
+
+    if (store == NULL
+        || ngx_http_byok_store_list(store, (char *) ctx->user.data, category,
+                                    provider, include_revoked, &keys, &n)
+           != NGX_HTTP_BYOK_STORE_OK)
+    {
+        return ngx_http_byok_store_failed(r, bmcf);
+    }
+
+    list = json_array();
+    body = json_pack("{s:o}", "keys", list);
+
+    if (body == NULL) {
+        free(keys);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (json_array_append_new(list, ngx_http_byok_key_json(&keys[i]))
+            != 0)
+        {
+            free(keys);
+            json_decref(body);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    free(keys);
+
+    return ngx_http_byok_send_json(r, NGX_HTTP_OK, body);
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_get(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    int64_t id)
+{
+    int                     rc;
+    ngx_http_byok_key_t     key;
+    ngx_http_byok_store_t  *store;
+
+    store = ngx_http_byok_get_store(r);
+
+    rc = store ? ngx_http_byok_store_get(store, (char *) ctx->user.data, id,
+                                         &key)
+               : NGX_HTTP_BYOK_STORE_ERROR;
+
+    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such key.", NULL);
+    }
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return ngx_http_byok_store_failed(r, NULL);
+    }
+
+    return ngx_http_byok_send_json(r, NGX_HTTP_OK,
+                                   ngx_http_byok_key_json(&key));
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    json_t *body)
+{
+    u_char                           *p, *last;
+    size_t                            len;
+    json_t                           *v, *label;
+    ngx_int_t                         rc;
+    ngx_str_t                         value;
+    ngx_table_elt_t                  *h;
+    ngx_http_byok_key_t               key;
+    ngx_http_byok_audit_t             audit;
+    ngx_http_byok_store_t            *store;
+    ngx_http_byok_seal_ctx_t          sctx;
+    ngx_http_byok_main_conf_t        *bmcf;
+    const ngx_http_byok_category_t   *category;
+    const ngx_http_byok_provider_t   *provider;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    rc = ngx_http_byok_unknown_fields(r, body, ngx_http_byok_create_fields);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(&key, sizeof(ngx_http_byok_key_t));
+
+    v = json_object_get(body, "category");
+
+    category = json_is_string(v)
+               ? ngx_http_byok_catalog_category(bmcf->catalog,
+                                                json_string_value(v),
+                                                json_string_length(v))
+               : NULL;
+
+    if (category == NULL) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "category must be one of the "
+                                        "catalog's categories.",
+                                        "category");
+    }
+
+    v = json_object_get(body, "provider");
+
+    provider = json_is_string(v)
+               ? ngx_http_byok_catalog_provider(bmcf->catalog,
+                                                json_string_value(v),
+                                                json_string_length(v))
+               : NULL;
+
+    if (provider == NULL || provider->category != category) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "provider must be a provider of "
+                                        "the chosen category.", "provider");
+    }
+
+    v = json_object_get(body, "auth_type");
+
+    if (v != NULL && !json_is_string(v)) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "auth_type must be \"api_key\" or "
+                                        "\"oauth\".", "auth_type");
+    }
+
+    if (v != NULL && ngx_strcmp(json_string_value(v), "oauth") == 0) {
+        if (provider->oauth && !provider->oauth_available) {
+            return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                            "oauth_not_available",
+                                            provider->oauth_notice
+                                            ? provider->oauth_notice
+                                            : "OAuth is not available yet.",
+                                            NULL);
+        }
+
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "This provider accepts API keys "
+                                        "only.", "auth_type");
+    }
+
+    if (v != NULL && ngx_strcmp(json_string_value(v), "api_key") != 0) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "auth_type must be \"api_key\" or "
+                                        "\"oauth\".", "auth_type");
+    }
+
+    v = json_object_get(body, "rentable");
+
+    if (v != NULL && !json_is_boolean(v)) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "rentable must be false.",
+                                        "rentable");
+    }
+
+    if (json_is_true(v)) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                        "rentable_not_available",
+                                        "Renting keys out is coming soon.",
+                                        NULL);
+    }
+
+    v = json_object_get(body, "value");
+
+    if (!json_is_string(v)) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "value must be the key as a "
+                                        "string.", "value");
+    }
+
+    p = (u_char *) json_string_value(v);
+    last = p + json_string_length(v);
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t'
+                        || last[-1] == '\r' || last[-1] == '\n'))
+    {
+        last--;
+    }
+
+    len = last - p;
+
+    if (len < NGX_HTTP_BYOK_VALUE_MIN || len > NGX_HTTP_BYOK_VALUE_MAX) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "value must be 16 to 4096 "
+                                        "characters long.", "value");
+    }
+
+    for (value.data = p; p < last; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                            "value may contain printable "
+                                            "ASCII characters only, without "
+                                            "spaces.", "value");
+        }
+    }
+
+    value.len = len;
+
+    label = json_object_get(body, "label");
+
+    if (ngx_http_byok_check_label(label) != NGX_OK) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "label must be text of at most 64 "
+                                        "bytes without control characters.",
+                                        "label");
+    }
+
+    ngx_cpystrn((u_char *) key.category, (u_char *) category->id,
+                sizeof(key.category));
+    ngx_cpystrn((u_char *) key.provider, (u_char *) provider->id,
+                sizeof(key.provider));
+    ngx_cpystrn((u_char *) key.auth_type, (u_char *) "api_key",
+                sizeof(key.auth_type));
+
+    if (json_is_string(label) && json_string_length(label)) {
+        key.has_label = 1;
+        ngx_cpystrn((u_char *) key.label, (u_char *) json_string_value(label),
+                    sizeof(key.label));
+    }
+
+    ngx_memcpy(key.masked, value.data, 8);
+    ngx_memcpy(key.masked + 8, "***", 4);
+
+    store = ngx_http_byok_get_store(r);
+    if (store == NULL) {
+        return ngx_http_byok_store_failed(r, bmcf);
+    }
+
+    sctx.value = value;
+    sctx.user = ctx->user;
+    sctx.provider.data = (u_char *) provider->id;
+    sctx.provider.len = ngx_strlen(provider->id);
+    sctx.bmcf = bmcf;
+
+    ngx_http_byok_audit_init(r, ctx, &audit, "key.create");
+    audit.provider = provider->id;
+
+    rc = ngx_http_byok_store_create(store, (char *) ctx->user.data, &key,
+                                    value.len + NGX_HTTP_BYOK_SEAL_OVERHEAD,
+                                    ngx_http_byok_api_seal, &sctx, &audit);
+
+    /* the JSON body still holds the plaintext; wipe it before it is freed */
+
+    ngx_http_byok_wipe((u_char *) json_string_value(v),
+                       json_string_length(v));
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return ngx_http_byok_store_failed(r, bmcf);
+    }
+
+    ngx_http_byok_cache_invalidate(r, &ctx->user, &sctx.provider);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+
+    h->value.data = ngx_pnalloc(r->pool, r->uri.len + 1 + NGX_INT64_LEN);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = r->uri.len;
+
+    while (len && r->uri.data[len - 1] == '/') {
+        len--;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "%*s/%L", len, r->uri.data,
+                               key.id)
+                   - h->value.data;
+
+    /* not headers_out.location: nginx would make it absolute */
+
+    return ngx_http_byok_send_json(r, NGX_HTTP_CREATED,
+                                   ngx_http_byok_key_json(&key));
+}
+
+
+static int
+ngx_http_byok_api_seal(void *data, int64_t id, unsigned char *blob,
+    size_t *blob_len, uint32_t *master_id)
+{
+    ngx_http_byok_seal_ctx_t *sctx = data;
+
+    ngx_http_byok_aad_t  aad;
+
+    aad.user = sctx->user.data;
+    aad.user_len = sctx->user.len;
+    aad.key_id = id;
+    aad.provider = sctx->provider.data;
+    aad.provider_len = sctx->provider.len;
+
+    *master_id = sctx->bmcf->masters[0].id;
+
+    return ngx_http_byok_seal(&sctx->bmcf->masters[0], &aad,
+                              sctx->value.data, sctx->value.len,
+                              blob, blob_len);
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    int64_t id, json_t *body)
+{
+    int                     rc;
+    json_t                 *label, *prio, *rentable;
+    int64_t                 priority;
+    const char             *label_value;
+    ngx_int_t               nrc;
+    ngx_str_t               provider;
+    ngx_http_byok_key_t     key;
+    ngx_http_byok_audit_t   audit;
+    ngx_http_byok_store_t  *store;
+
+    nrc = ngx_http_byok_unknown_fields(r, body, ngx_http_byok_patch_fields);
+    if (nrc != NGX_OK) {
+        return nrc;
+    }
+
+    label = json_object_get(body, "label");
+    prio = json_object_get(body, "rotation_priority");
+    rentable = json_object_get(body, "rentable");
+
+    if (rentable != NULL && !json_is_boolean(rentable)) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "rentable must be false.",
+                                        "rentable");
+    }
+
+    if (json_is_true(rentable)) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                        "rentable_not_available",
+                                        "Renting keys out is coming soon.",
+                                        NULL);
+    }
+
+    if (label == NULL && prio == NULL && rentable == NULL) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "Send label and/or "
+                                        "rotation_priority.", NULL);
+    }
+
+    if (label != NULL && ngx_http_byok_check_label(label) != NGX_OK) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "label must be text of at most 64 "
+                                        "bytes without control characters.",
+                                        "label");
+    }
+
+    if (prio != NULL
+        && (!json_is_integer(prio) || json_integer_value(prio) < 0
+            || json_integer_value(prio) > 1000000))
+    {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "rotation_priority must be an "
+                                        "integer from 0 to 1000000.",
+                                        "rotation_priority");
+    }
+
+    label_value = NULL;
+
+    if (label != NULL) {
+        label_value = json_is_string(label) ? json_string_value(label) : "";
+    }
+
+    priority = prio ? json_integer_value(prio) : 0;
+
+    store = ngx_http_byok_get_store(r);
+    if (store == NULL) {
+        return ngx_http_byok_store_failed(r, NULL);
+    }
+
+    ngx_http_byok_audit_init(r, ctx, &audit, "key.update");
+    audit.key_id = id;
+
+    rc = ngx_http_byok_store_update(store, (char *) ctx->user.data, id,
+                                    label_value, prio ? &priority : NULL,
+                                    &audit, &key);
+
+    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such key.", NULL);
+    }
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return ngx_http_byok_store_failed(r, NULL);
+    }
+
+    provider.data = (u_char *) key.provider;
+    provider.len = ngx_strlen(key.provider);
+
+    ngx_http_byok_cache_invalidate(r, &ctx->user, &provider);
+
+    return ngx_http_byok_send_json(r, NGX_HTTP_OK,
+                                   ngx_http_byok_key_json(&key));
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_revoke(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    int64_t id)
+{
+    int                     rc;
+    ngx_str_t               provider;
+    ngx_http_byok_key_t     key;
+    ngx_http_byok_audit_t   audit;
+    ngx_http_byok_store_t  *store;
+
+    store = ngx_http_byok_get_store(r);
+    if (store == NULL) {
+        return ngx_http_byok_store_failed(r, NULL);
+    }
+
+    ngx_http_byok_audit_init(r, ctx, &audit, "key.revoke");
+    audit.key_id = id;
+
+    rc = ngx_http_byok_store_revoke(store, (char *) ctx->user.data, id,
+                                    &audit, &key);
+
+    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such key.", NULL);
+    }
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return ngx_http_byok_store_failed(r, NULL);
+    }
+
+    provider.data = (u_char *) key.provider;
+    provider.len = ngx_strlen(key.provider);
+
+    ngx_http_byok_cache_invalidate(r, &ctx->user, &provider);
+
+    return ngx_http_byok_send_json(r, NGX_HTTP_OK,
+                                   ngx_http_byok_key_json(&key));
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    json_t *body)
+{
+    int                                rc;
+    json_t                            *v, *ids, *id;
+    size_t                             i, j, n;
+    int64_t                           *list;
+    ngx_int_t                          nrc;
+    ngx_str_t                          prov;
+    ngx_http_byok_audit_t              audit;
+    ngx_http_byok_store_t             *store;
+    ngx_http_byok_main_conf_t         *bmcf;
+    const ngx_http_byok_provider_t    *provider;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    nrc = ngx_http_byok_unknown_fields(r, body, ngx_http_byok_order_fields);
+    if (nrc != NGX_OK) {
+        return nrc;
+    }
+
+    v = json_object_get(body, "provider");
+
+    provider = json_is_string(v)
+               ? ngx_http_byok_catalog_provider(bmcf->catalog,
+                                                json_string_value(v),
+                                                json_string_length(v))
+               : NULL;
+
+    if (provider == NULL) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "provider must be a catalog "
+                                        "provider.", "provider");
+    }
+
+    ids = json_object_get(body, "ids");
+    n = json_array_size(ids);
+
+    if (!json_is_array(ids) || n == 0 || n > 1000) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "ids must be a non-empty array of "
+                                        "key ids.", "ids");
+    }
+
+    list = ngx_palloc(r->pool, n * sizeof(int64_t));
+    if (list == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_array_foreach(ids, i, id) {
+        if (!json_is_integer(id) || json_integer_value(id) <= 0) {
+            return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                            "ids must be positive integer "
+                                            "key ids.", "ids");
+        }
+
+        list[i] = json_integer_value(id);
+
+        for (j = 0; j < i; j++) {
+            if (list[j] == list[i]) {
+                return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                                "ids must not repeat a key.",
+                                                "ids");
+            }
+        }
+    }
+
+    store = ngx_http_byok_get_store(r);
+    if (store == NULL) {
+        return ngx_http_byok_store_failed(r, bmcf);
+    }
+
+    ngx_http_byok_audit_init(r, ctx, &audit, "key.order");
+    audit.provider = provider->id;
+
+    rc = ngx_http_byok_store_order(store, (char *) ctx->user.data,
+                                   provider->id, list, n, &audit);
+
+    if (rc == NGX_HTTP_BYOK_STORE_CONFLICT) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "ids must list exactly your active "
+                                        "keys of this provider.", "ids");
+    }
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return ngx_http_byok_store_failed(r, bmcf);
+    }
+
+    prov.data = (u_char *) provider->id;
+    prov.len = ngx_strlen(provider->id);
+
+    ngx_http_byok_cache_invalidate(r, &ctx->user, &prov);
+
+    /* answer with the provider's keys in their new order */
+
+    r->args.len = 0;
+    r->args.data = NULL;
+
+    {
+        size_t                cnt;
+        json_t               *out, *arr;
+        ngx_http_byok_key_t  *keys;
+
+        if (ngx_http_byok_store_list(store, (char *) ctx->user.data, NULL,
+                                     provider->id, 0, &keys, &cnt)
+            != NGX_HTTP_BYOK_STORE_OK)
+        {
+            return ngx_http_byok_store_failed(r, bmcf);
+        }
+
+        arr = json_array();
+        out = json_pack("{s:o}", "keys", arr);
+
+        for (i = 0; out != NULL && i < cnt; i++) {
+            json_array_append_new(arr, ngx_http_byok_key_json(&keys[i]));
+        }
+
+        free(keys);
+
+        if (out == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_byok_send_json(r, NGX_HTTP_OK, out);
+    }
+}
+
+
+ngx_int_t
+ngx_http_byok_catalog_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_byok_method_not_allowed(r, "GET");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    return ngx_http_byok_send_raw(r, NGX_HTTP_OK,
+                                  (u_char *) bmcf->catalog->public_json,
+                                  bmcf->catalog->public_len);
+}
+
+
+ngx_int_t
+ngx_http_byok_oauth_handler(ngx_http_request_t *r)
+{
+    u_char                          *p, *last, *start;
+    ngx_int_t                        rc;
+    ngx_http_byok_main_conf_t       *bmcf;
+    const ngx_http_byok_provider_t  *provider;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
+        return ngx_http_byok_method_not_allowed(r, "GET, POST");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    /* .../{provider}/start */
+
+    last = r->uri.data + r->uri.len;
+
+    if (r->uri.len < 7 || ngx_strncmp(last - 6, "/start", 6) != 0) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such resource.", NULL);
+    }
+
+    last -= 6;
+    start = last;
+
+    for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
+        start = p - 1;
+    }
+
+    provider = (start < last)
+               ? ngx_http_byok_catalog_provider(bmcf->catalog,
+                                                (char *) start, last - start)
+               : NULL;
+
+    if (provider == NULL) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "Unknown provider.", NULL);
+    }
+
+    if (provider->oauth && !provider->oauth_available) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                        "oauth_not_available",
+                                        provider->oauth_notice
+                                        ? provider->oauth_notice
+                                        : "OAuth is not available yet.",
+                                        NULL);
+    }
+
+    return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                    "oauth_not_available",
+                                    "This provider accepts API keys only.",
+                                    NULL);
+}
+
+
+static json_t *
+ngx_http_byok_key_json(ngx_http_byok_key_t *key)
+{
+    json_t  *o, *test;
+
+    if (key->test_result[0]) {
+        test = json_pack("{s:s, s:o, s:o}",
+                         "result", key->test_result,
+                         "status", key->test_status >= 0
+                                   ? json_integer(key->test_status)
+                                   : json_null(),
+                         "at", ngx_http_byok_time_json(key->test_at));
+
+    } else {
+        test = json_null();
+    }
+
+    o = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:o, s:o,"
+                  " s:o, s:o, s:o}",
+                  "id", (json_int_t) key->id,
+                  "category", key->category,
+                  "provider", key->provider,
+                  "auth_type", key->auth_type,
+                  "label", key->has_label ? json_string(key->label)
+                                          : json_null(),
+                  "masked", key->masked,
+                  "rotation_priority", (json_int_t) key->rotation_priority,
+                  "rentable", 0,
+                  "status", key->status,
+                  "created_at", ngx_http_byok_time_json(key->created_at),
+                  "updated_at", ngx_http_byok_time_json(key->updated_at),
+                  "revoked_at", ngx_http_byok_time_json(key->revoked_at),
+                  "last_test", test,
+                  "last_used_at", ngx_http_byok_time_json(key->last_used_at));
+
+    return o;
+}
+
+
+static json_t *
+ngx_http_byok_time_json(int64_t t)
+{
+    u_char  buf[sizeof("2026-11-26T21:00:00Z")];
+
+    if (t == 0) {
+        return json_null();
+    }
+
+    return json_stringn((char *) buf, ngx_http_byok_time_iso(buf, t) - buf);
+}
+
+
+static json_t *
+ngx_http_byok_read_body(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    u_char        *p;
+    size_t         len;
+    json_t        *body;
+    ssize_t        n;
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl;
+    json_error_t   error;
+
+    *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        *rc = ngx_http_byok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_json",
+                                       "The request body is empty.", NULL);
+        return NULL;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > NGX_HTTP_BYOK_BODY_MAX) {
+        *rc = ngx_http_byok_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "body_too_large",
+                                       "The request body is larger than "
+                                       "16 KiB.", NULL);
+        return NULL;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p + len, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NULL;
+            }
+
+            len += n;
+            continue;
+        }
+
+        len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+    }
+
+    body = json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &error);
+
+    /* the body may hold a key: never leave it in request memory */
+
+    ngx_http_byok_wipe(p, len);
+
+    if (body == NULL) {
+        *rc = ngx_http_byok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_json",
+                                       ngx_strstr(error.text, "duplicate")
+                                       ? "The body repeats a JSON member."
+                                       : "The body is not valid JSON.",
+                                       NULL);
+        return NULL;
+    }
+
+    if (!json_is_object(body)) {
+        json_decref(body);
+        *rc = ngx_http_byok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request",
+                                       "The body must be a JSON object.",
+                                       NULL);
+        return NULL;
+    }
+
+    return body;
+}
+
+
+static ngx_int_t
+ngx_http_byok_unknown_fields(ngx_http_request_t *r, json_t *body,
+    const char **allowed)
+{
+    json_t       *v;
+    const char   *name, **a;
+
+    json_object_foreach(body, name, v) {
+        for (a = allowed; *a; a++) {
+            if (ngx_strcmp(name, *a) == 0) {
+                break;
+            }
+        }
+
+        if (*a == NULL) {
+            return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                            "Unknown field.",
+                                            ngx_strlen(name) <= 64
+                                            ? name : "(field)");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_check_label(json_t *label)
+{
+    u_char  *p, *last;
+
+    if (label == NULL || json_is_null(label)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_string(label)
+        || json_string_length(label) > NGX_HTTP_BYOK_LABEL_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) json_string_value(label);
+    last = p + json_string_length(label);
+
+    /* jansson has checked UTF-8; refuse C0, DEL and C1 controls */
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f
+            || (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_method_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_http_discard_request_body(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_http_byok_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed",
+                                    "This method is not allowed here.",
+                                    NULL);
+}
+
+
+static ngx_http_byok_store_t *
+ngx_http_byok_get_store(ngx_http_request_t *r)
+{
+    char                        err[256];
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    if (bmcf->store == NULL) {
+        bmcf->store = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                               err, sizeof(err));
+        if (bmcf->store == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "byok_store: %s", err);
+        }
+    }
+
+    return bmcf->store;
+}
+
+
+static ngx_int_t
+ngx_http_byok_store_failed(ngx_http_request_t *r,
+    ngx_http_byok_main_conf_t *bmcf)
+{
+    if (bmcf == NULL) {
+        bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+    }
+
+    if (bmcf->store != NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok_store: %s",
+                      ngx_http_byok_store_error(bmcf->store));
+    }
+
+    return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "store_unavailable",
+                                    "The key store is unavailable; nothing "
+                                    "was changed. Try again later.", NULL);
+}
+
+
+static void
+ngx_http_byok_audit_init(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    ngx_http_byok_audit_t *audit, const char *action)
+{
+    ngx_memzero(audit, sizeof(ngx_http_byok_audit_t));
+
+    audit->actor = (char *) ctx->user.data;
+    audit->actor_kind = "user";
+    audit->action = action;
+    audit->user = (char *) ctx->user.data;
+    audit->remote_addr = ngx_http_byok_cstr(r->pool,
+                                            &r->connection->addr_text);
+    audit->outcome = "ok";
+}

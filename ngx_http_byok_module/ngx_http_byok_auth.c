@@ -1,0 +1,152 @@
+
+/*
+ * Bearer token authentication of a request: the JWT is verified with the
+ * location's keys and its "sub" becomes the request's user.
+ */
+
+
+#include "ngx_http_byok.h"
+
+
+static void ngx_http_byok_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_byok_unauthorized(ngx_http_request_t *r,
+    ngx_uint_t invalid);
+
+
+ngx_int_t
+ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
+{
+    json_t                    *claims, *sub;
+    ngx_str_t                  token;
+    const char                *reason;
+    ngx_table_elt_t           *h;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_byok_ctx_t       *ctx;
+    ngx_http_byok_loc_conf_t  *blcf;
+    ngx_http_byok_jwt_opts_t   opts;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_byok_ctx_cleanup;
+        cln->data = ctx;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_byok_module);
+    }
+
+    *ctxp = ctx;
+
+    if (ctx->authenticated) {
+        return NGX_OK;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return ngx_http_byok_unauthorized(r, 0);
+    }
+
+    token = h->value;
+
+    if (token.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return ngx_http_byok_unauthorized(r, 0);
+    }
+
+    token.data += 7;
+    token.len -= 7;
+
+    while (token.len && token.data[0] == ' ') {
+        token.data++;
+        token.len--;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    opts.now = ngx_time();
+    opts.leeway = blcf->jwt_leeway;
+    opts.issuer = blcf->jwt_issuer.len ? (char *) blcf->jwt_issuer.data
+                                       : NULL;
+    opts.audience = blcf->jwt_audience.len ? (char *) blcf->jwt_audience.data
+                                           : NULL;
+
+    claims = NULL;
+
+    if (blcf->jwt_keys == NULL
+        || ngx_http_byok_jwt_verify(token.data, token.len,
+                                    blcf->jwt_keys->elts,
+                                    blcf->jwt_keys->nelts, &opts, &claims,
+                                    &reason)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "byok: bearer token refused: %s",
+                      blcf->jwt_keys ? reason : "no key configured");
+        return ngx_http_byok_unauthorized(r, 1);
+    }
+
+    ctx->claims = claims;
+
+    sub = json_object_get(claims, "sub");
+
+    ctx->user.len = json_string_length(sub);
+    ctx->user.data = ngx_pnalloc(r->pool, ctx->user.len + 1);
+    if (ctx->user.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->user.data, json_string_value(sub), ctx->user.len + 1);
+
+    ctx->authenticated = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_unauthorized(ngx_http_request_t *r, ngx_uint_t invalid)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+
+    if (invalid) {
+        ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
+
+    } else {
+        ngx_str_set(&h->value, "Bearer");
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+static void
+ngx_http_byok_ctx_cleanup(void *data)
+{
+    ngx_http_byok_ctx_t  *ctx = data;
+
+    if (ctx->claims != NULL) {
+        json_decref(ctx->claims);
+        ctx->claims = NULL;
+    }
+}

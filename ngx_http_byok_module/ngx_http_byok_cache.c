@@ -1,0 +1,588 @@
+
+/*
+ * The shared zone: decrypted selections keyed by (user, provider) and the
+ * per-user key test rate limiter, in one rbtree with an LRU queue.
+ */
+
+
+#include "ngx_http_byok.h"
+
+#include <sys/mman.h>
+
+
+#define NGX_HTTP_BYOK_NODE_SELECTION  1
+#define NGX_HTTP_BYOK_NODE_RATE       2
+
+
+typedef struct {
+    u_char                       color;
+    u_char                       kind;
+    u_short                      len;        /* of the name in data[] */
+    ngx_queue_t                  queue;
+    ngx_msec_t                   loaded;
+    ngx_uint_t                   size;       /* bytes of data[] */
+    ngx_uint_t                   nkeys;
+    ngx_msec_int_t               excess;     /* rate limiter, in 1/1000 */
+    u_char                       data[1];
+} ngx_http_byok_node_t;
+
+
+static ngx_http_byok_zone_t *ngx_http_byok_zone(ngx_http_request_t *r);
+static void ngx_http_byok_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_byok_node_t *ngx_http_byok_node_find(
+    ngx_http_byok_shctx_t *sh, u_char kind, u_char *name, size_t len,
+    uint32_t hash);
+static ngx_http_byok_node_t *ngx_http_byok_node_alloc(
+    ngx_http_byok_zone_t *zone, u_char kind, u_char *name, size_t len,
+    uint32_t hash, size_t extra);
+static void ngx_http_byok_node_free(ngx_http_byok_zone_t *zone,
+    ngx_http_byok_node_t *bn);
+static size_t ngx_http_byok_node_name(u_char *buf, ngx_str_t *a,
+    ngx_str_t *b);
+
+
+ngx_int_t
+ngx_http_byok_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_byok_zone_t  *ozone = data;
+
+    size_t                  len;
+    ngx_http_byok_zone_t   *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+#if (NGX_HAVE_MADV_DONTDUMP) || defined(MADV_DONTDUMP)
+    /* decrypted keys live here: keep them out of core dumps */
+    if (madvise(shm_zone->shm.addr, shm_zone->shm.size, MADV_DONTDUMP)
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_CRIT, shm_zone->shm.log, ngx_errno,
+                      "madvise(MADV_DONTDUMP) failed on byok zone \"%V\"",
+                      &shm_zone->shm.name);
+    }
+#endif
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_byok_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(zone->sh, sizeof(ngx_http_byok_shctx_t));
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_byok_rbtree_insert_value);
+
+    ngx_queue_init(&zone->sh->lru);
+
+    len = sizeof(" in byok zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in byok zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone evicts: the allocation failure is not an error then */
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_byok_cache_invalidate(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider)
+{
+    u_char                 name[NGX_HTTP_BYOK_USER_MAX + NGX_HTTP_BYOK_ID_MAX
+                                + 2];
+    size_t                 len;
+    uint32_t               hash;
+    ngx_http_byok_node_t  *bn;
+    ngx_http_byok_zone_t  *zone;
+
+    zone = ngx_http_byok_zone(r);
+    if (zone == NULL) {
+        return;
+    }
+
+    len = ngx_http_byok_node_name(name, user, provider);
+    hash = ngx_crc32_short(name, len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* a lookup that read the store before this change must not cache it */
+
+    zone->sh->generation++;
+
+    bn = ngx_http_byok_node_find(zone->sh, NGX_HTTP_BYOK_NODE_SELECTION,
+                                 name, len, hash);
+    if (bn != NULL) {
+        ngx_http_byok_node_free(zone, bn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * A token bucket per user: "rate" tokens per minute (in 1/1000), at most
+ * "burst" in reserve.  NGX_BUSY with *retry_after when the bucket is empty.
+ */
+
+ngx_int_t
+ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_uint_t rate, ngx_uint_t burst, time_t *retry_after)
+{
+    u_char                 name[NGX_HTTP_BYOK_USER_MAX + 2];
+    size_t                 len;
+    uint32_t               hash;
+    ngx_msec_t             now;
+    ngx_msec_int_t         ms, excess;
+    ngx_str_t              none;
+    ngx_http_byok_node_t  *bn;
+    ngx_http_byok_zone_t  *zone;
+
+    zone = ngx_http_byok_zone(r);
+    if (zone == NULL || rate == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_null(&none);
+    len = ngx_http_byok_node_name(name, user, &none);
+    hash = ngx_crc32_short(name, len);
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    bn = ngx_http_byok_node_find(zone->sh, NGX_HTTP_BYOK_NODE_RATE,
+                                 name, len, hash);
+
+    if (bn == NULL) {
+        bn = ngx_http_byok_node_alloc(zone, NGX_HTTP_BYOK_NODE_RATE, name,
+                                      len, hash, 0);
+        if (bn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_OK;
+        }
+
+        bn->loaded = now;
+    }
+
+    /* the same leaky bucket arithmetic as limit_req, per minute */
+
+    ms = (ngx_msec_int_t) (now - bn->loaded);
+
+    excess = bn->excess - (ngx_msec_int_t) (rate * ms / 60000) + 1000;
+
+    if (excess < 0) {
+        excess = 0;
+    }
+
+    if ((ngx_uint_t) excess > burst * 1000) {
+        *retry_after = (time_t) ((excess - (ngx_msec_int_t) burst * 1000)
+                                 * 60 / (ngx_msec_int_t) rate) + 1;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    bn->excess = excess;
+    bn->loaded = now;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Copies the first usable key of a cached selection into request memory.
+ * NGX_OK: an entry was found (sel->id == 0 when it says "no key");
+ * NGX_DECLINED: not cached or expired; *generation is what a later
+ * ngx_http_byok_cache_put() must present.
+ */
+
+ngx_int_t
+ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider, ngx_http_byok_selected_t *sel,
+    ngx_uint_t *generation)
+{
+    u_char                      name[NGX_HTTP_BYOK_USER_MAX
+                                     + NGX_HTTP_BYOK_ID_MAX + 2];
+    u_char                     *p;
+    size_t                      len;
+    uint32_t                    hash;
+    ngx_http_byok_node_t       *bn;
+    ngx_http_byok_zone_t       *zone;
+    ngx_http_byok_record_t     *rec;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+    zone = bmcf->shm_zone->data;
+
+    len = ngx_http_byok_node_name(name, user, provider);
+    hash = ngx_crc32_short(name, len);
+
+    sel->id = 0;
+    ngx_str_null(&sel->value);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    *generation = zone->sh->generation;
+
+    bn = ngx_http_byok_node_find(zone->sh, NGX_HTTP_BYOK_NODE_SELECTION,
+                                 name, len, hash);
+
+    if (bn == NULL || ngx_current_msec - bn->loaded >= bmcf->cache_ttl) {
+
+        if (bn != NULL) {
+            ngx_http_byok_node_free(zone, bn);
+        }
+
+        zone->sh->misses++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    zone->sh->hits++;
+
+    ngx_queue_remove(&bn->queue);
+    ngx_queue_insert_head(&zone->sh->lru, &bn->queue);
+
+    if (bn->nkeys) {
+        rec = (ngx_http_byok_record_t *)
+                  (bn->data + ngx_align(bn->len, sizeof(int64_t)));
+
+        /* the allocation is done under the lock: it is a small pool copy */
+
+        p = ngx_pnalloc(r->pool, rec->len);
+        if (p == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, rec->value, rec->len);
+
+        sel->id = rec->id;
+        sel->value.data = p;
+        sel->value.len = rec->len;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Caches a selection read from the store, unless something was
+ * invalidated since the caller's ngx_http_byok_cache_get().
+ */
+
+void
+ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider, ngx_http_byok_selected_t *keys, ngx_uint_t n,
+    ngx_uint_t generation)
+{
+    u_char                      name[NGX_HTTP_BYOK_USER_MAX
+                                     + NGX_HTTP_BYOK_ID_MAX + 2];
+    u_char                     *p;
+    size_t                      len, size;
+    uint32_t                    hash;
+    ngx_uint_t                  i;
+    ngx_http_byok_node_t       *bn;
+    ngx_http_byok_zone_t       *zone;
+    ngx_http_byok_record_t     *rec;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+    zone = bmcf->shm_zone->data;
+
+    len = ngx_http_byok_node_name(name, user, provider);
+    hash = ngx_crc32_short(name, len);
+
+    size = 0;
+
+    for (i = 0; i < n; i++) {
+        size += ngx_align(offsetof(ngx_http_byok_record_t, value)
+                          + keys[i].value.len, sizeof(int64_t));
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (zone->sh->generation != generation) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    bn = ngx_http_byok_node_find(zone->sh, NGX_HTTP_BYOK_NODE_SELECTION,
+                                 name, len, hash);
+    if (bn != NULL) {
+        ngx_http_byok_node_free(zone, bn);
+    }
+
+    bn = ngx_http_byok_node_alloc(zone, NGX_HTTP_BYOK_NODE_SELECTION, name,
+                                  len, hash, size);
+    if (bn == NULL) {
+        /* even an emptied zone had no room: the lookup goes on uncached */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    bn->nkeys = n;
+    p = bn->data + ngx_align(len, sizeof(int64_t));
+
+    for (i = 0; i < n; i++) {
+        rec = (ngx_http_byok_record_t *) p;
+        rec->id = keys[i].id;
+        rec->len = keys[i].value.len;
+        ngx_memcpy(rec->value, keys[i].value.data, keys[i].value.len);
+
+        p += ngx_align(offsetof(ngx_http_byok_record_t, value)
+                       + keys[i].value.len, sizeof(int64_t));
+    }
+
+    zone->sh->entries++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_byok_cache_flush(ngx_http_byok_zone_t *zone)
+{
+    ngx_uint_t             n;
+    ngx_queue_t           *q;
+    ngx_http_byok_node_t  *bn;
+
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zone->sh->generation++;
+
+    while (!ngx_queue_empty(&zone->sh->lru)) {
+        q = ngx_queue_last(&zone->sh->lru);
+        bn = ngx_queue_data(q, ngx_http_byok_node_t, queue);
+        ngx_http_byok_node_free(zone, bn);
+        n++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+static ngx_http_byok_zone_t *
+ngx_http_byok_zone(ngx_http_request_t *r)
+{
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    if (bmcf->shm_zone == NULL) {
+        return NULL;
+    }
+
+    return bmcf->shm_zone->data;
+}
+
+
+static size_t
+ngx_http_byok_node_name(u_char *buf, ngx_str_t *a, ngx_str_t *b)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(buf, a->data, ngx_min(a->len, NGX_HTTP_BYOK_USER_MAX));
+    *p++ = '\0';
+    p = ngx_cpymem(p, b->data, ngx_min(b->len, NGX_HTTP_BYOK_ID_MAX));
+
+    return p - buf;
+}
+
+
+static ngx_http_byok_node_t *
+ngx_http_byok_node_find(ngx_http_byok_shctx_t *sh, u_char kind, u_char *name,
+    size_t len, uint32_t hash)
+{
+    ngx_int_t              rc;
+    ngx_rbtree_node_t     *node, *sentinel;
+    ngx_http_byok_node_t  *bn;
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        bn = (ngx_http_byok_node_t *) &node->color;
+
+        rc = (ngx_int_t) kind - (ngx_int_t) bn->kind;
+
+        if (rc == 0) {
+            rc = ngx_memn2cmp(name, bn->data, len, (size_t) bn->len);
+        }
+
+        if (rc == 0) {
+            return bn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_byok_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t              rc;
+    ngx_rbtree_node_t    **p;
+    ngx_http_byok_node_t  *bn, *bnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            bn = (ngx_http_byok_node_t *) &node->color;
+            bnt = (ngx_http_byok_node_t *) &temp->color;
+
+            rc = (ngx_int_t) bn->kind - (ngx_int_t) bnt->kind;
+
+            if (rc == 0) {
+                rc = ngx_memn2cmp(bn->data, bnt->data, bn->len, bnt->len);
+            }
+
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * Allocates and links a node, evicting the least recently used ones while
+ * the zone is full.  Called with the zone locked.
+ */
+
+static ngx_http_byok_node_t *
+ngx_http_byok_node_alloc(ngx_http_byok_zone_t *zone, u_char kind,
+    u_char *name, size_t len, uint32_t hash, size_t extra)
+{
+    size_t                 size;
+    ngx_queue_t           *q;
+    ngx_rbtree_node_t     *node;
+    ngx_http_byok_node_t  *bn;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_byok_node_t, data)
+           + ngx_align(len, sizeof(int64_t)) + extra;
+
+    for ( ;; ) {
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+        if (node != NULL) {
+            break;
+        }
+
+        if (ngx_queue_empty(&zone->sh->lru)) {
+            return NULL;
+        }
+
+        q = ngx_queue_last(&zone->sh->lru);
+        bn = ngx_queue_data(q, ngx_http_byok_node_t, queue);
+
+        ngx_http_byok_node_free(zone, bn);
+        zone->sh->evictions++;
+    }
+
+    node->key = hash;
+
+    bn = (ngx_http_byok_node_t *) &node->color;
+
+    bn->kind = kind;
+    bn->len = (u_short) len;
+    bn->size = ngx_align(len, sizeof(int64_t)) + extra;
+    bn->loaded = ngx_current_msec;
+    bn->nkeys = 0;
+    bn->excess = 0;
+    ngx_memcpy(bn->data, name, len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    ngx_queue_insert_head(&zone->sh->lru, &bn->queue);
+
+    return bn;
+}
+
+
+static void
+ngx_http_byok_node_free(ngx_http_byok_zone_t *zone, ngx_http_byok_node_t *bn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
+
+    if (bn->kind == NGX_HTTP_BYOK_NODE_SELECTION && zone->sh->entries) {
+        zone->sh->entries--;
+    }
+
+    ngx_queue_remove(&bn->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, node);
+
+    /* decrypted keys: wipe before the memory goes back to the slab */
+
+    ngx_explicit_memzero(bn->data, bn->size);
+
+    ngx_slab_free_locked(zone->shpool, node);
+}

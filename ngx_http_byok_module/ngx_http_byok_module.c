@@ -1,0 +1,1155 @@
+
+/*
+ * ngx_http_byok_module: directives, configuration and process lifecycle.
+ */
+
+
+#include "ngx_http_byok.h"
+
+#include <curl/curl.h>
+
+
+#ifndef NGX_HTTP_BYOK_CATALOG_PATH
+#define NGX_HTTP_BYOK_CATALOG_PATH  "/usr/share/nginx-byok/providers.json"
+#endif
+
+
+static void *ngx_http_byok_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_byok_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_byok_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_byok_init_process(ngx_cycle_t *cycle);
+static void ngx_http_byok_exit_process(ngx_cycle_t *cycle);
+
+static ngx_int_t ngx_http_byok_load_catalog(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf);
+static ngx_int_t ngx_http_byok_load_masters(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf);
+static ngx_int_t ngx_http_byok_load_master(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf, ngx_str_t *source, const char *name);
+static ngx_int_t ngx_http_byok_check_store(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf);
+static void ngx_http_byok_cleanup_catalog(void *data);
+static void ngx_http_byok_cleanup_jwt_keys(void *data);
+
+static char *ngx_http_byok_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_master_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_set_cstr(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_admin_claim(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_test_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_byok_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_byok_commands[] = {
+
+    { ngx_string("byok_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_byok_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_byok_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_catalog"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_byok_main_conf_t, catalog_path),
+      NULL },
+
+    { ngx_string("byok_master_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_byok_master_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_master_key_previous"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_byok_master_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("byok_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_byok_main_conf_t, cache_ttl),
+      NULL },
+
+    { ngx_string("byok_allow_insecure_test_urls"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_byok_main_conf_t, allow_insecure_test_urls),
+      NULL },
+
+    { ngx_string("byok_test_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_byok_test_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_byok_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("byok_jwt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_byok_jwt_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("byok_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_byok_set_cstr,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("byok_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_byok_set_cstr,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("byok_admin_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_byok_admin_claim,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_test_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, test_timeout),
+      NULL },
+
+    { ngx_string("byok_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_byok_handler_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_byok_api_handler },
+
+    { ngx_string("byok_catalog_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_byok_handler_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_byok_catalog_api_handler },
+
+    { ngx_string("byok_oauth"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_byok_handler_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_byok_oauth_handler },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_byok_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_byok_create_main_conf,        /* create main configuration */
+    ngx_http_byok_init_main_conf,          /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_byok_create_loc_conf,         /* create location configuration */
+    ngx_http_byok_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_byok_module = {
+    NGX_MODULE_V1,
+    &ngx_http_byok_module_ctx,             /* module context */
+    ngx_http_byok_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_byok_init_module,             /* init module */
+    ngx_http_byok_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_byok_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_byok_default_master = ngx_string(
+    "env:AGENTS_MASTER_KEY");
+static ngx_str_t  ngx_http_byok_default_jwt_alg = ngx_string("hs256");
+static ngx_str_t  ngx_http_byok_default_jwt = ngx_string(
+    "env:AGENTS_JWT_SECRET");
+static ngx_str_t  ngx_http_byok_default_zone = ngx_string("byok");
+
+
+static ngx_int_t
+ngx_http_byok_init_module(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t            *ccf;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
+
+    if (bmcf == NULL || !bmcf->enabled) {
+        return NGX_OK;
+    }
+
+    /* before any worker or thread exists, as libcurl requires */
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    if (geteuid() != 0) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    /* the master created the database as root; workers must write it */
+
+    if (chown((char *) bmcf->store_path.data, ccf->user, ccf->group) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "byok_store: chown(\"%V\") failed", &bmcf->store_path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_init_process(ngx_cycle_t *cycle)
+{
+    char                        err[256];
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
+
+    if (bmcf == NULL || !bmcf->enabled) {
+        return NGX_OK;
+    }
+
+    bmcf->store = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                           err, sizeof(err));
+    if (bmcf->store == NULL) {
+        /* the user API answers 503 until the store can be opened */
+        ngx_log_error(NGX_LOG_CRIT, cycle->log, 0, "byok_store: %s", err);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_byok_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
+
+    if (bmcf != NULL && bmcf->store != NULL) {
+        ngx_http_byok_store_close(bmcf->store);
+        bmcf->store = NULL;
+    }
+}
+
+
+static void *
+ngx_http_byok_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_byok_main_conf_t));
+    if (bmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     bmcf->store_path = { 0, NULL };
+     *     bmcf->catalog_path = { 0, NULL };
+     *     bmcf->catalog = NULL;
+     *     bmcf->master.source = { 0, NULL };
+     *     bmcf->previous = NULL;
+     *     bmcf->nmasters = 0;
+     *     bmcf->shm_zone = NULL;
+     *     bmcf->store = NULL;
+     *     bmcf->enabled = 0;
+     */
+
+    bmcf->cache_ttl = NGX_CONF_UNSET_MSEC;
+    bmcf->allow_insecure_test_urls = NGX_CONF_UNSET;
+    bmcf->test_rate = NGX_CONF_UNSET_UINT;
+    bmcf->test_burst = NGX_CONF_UNSET_UINT;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    /* key material lives in configuration memory: wipe it with the cycle */
+
+    cln->handler = ngx_http_byok_cleanup_catalog;
+    cln->data = bmcf;
+
+    return bmcf;
+}
+
+
+static char *
+ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_byok_main_conf_t  *bmcf = conf;
+
+    ngx_str_t  zone;
+
+    ngx_conf_init_msec_value(bmcf->cache_ttl, 60000);
+    ngx_conf_init_value(bmcf->allow_insecure_test_urls, 0);
+    ngx_conf_init_uint_value(bmcf->test_rate, 6 * 1000);
+    ngx_conf_init_uint_value(bmcf->test_burst, 5);
+
+    if (bmcf->store_path.data == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    bmcf->enabled = 1;
+
+    /* key tests run in this pool; "default" is created when not defined */
+
+    bmcf->thread_pool = ngx_thread_pool_add(cf,
+                                            bmcf->thread_pool_name.len
+                                            ? &bmcf->thread_pool_name : NULL);
+    if (bmcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (bmcf->catalog_path.data == NULL) {
+        ngx_str_set(&bmcf->catalog_path, NGX_HTTP_BYOK_CATALOG_PATH);
+    }
+
+    if (ngx_http_byok_load_catalog(cf, bmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (bmcf->master.source.data == NULL) {
+        bmcf->master.source = ngx_http_byok_default_master;
+    }
+
+    if (ngx_http_byok_load_masters(cf, bmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_byok_check_store(cf, bmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (bmcf->shm_zone == NULL) {
+        zone = ngx_http_byok_default_zone;
+
+        bmcf->shm_zone = ngx_shared_memory_add(cf, &zone, 16 * 1024 * 1024,
+                                               &ngx_http_byok_module);
+        if (bmcf->shm_zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        bmcf->shm_zone->init = ngx_http_byok_init_zone;
+        bmcf->shm_zone->data = ngx_pcalloc(cf->pool,
+                                           sizeof(ngx_http_byok_zone_t));
+        if (bmcf->shm_zone->data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_load_catalog(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
+{
+    char       err[512];
+    ngx_str_t  text;
+
+    if (ngx_conf_full_name(cf->cycle, &bmcf->catalog_path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_byok_read_file(cf, &bmcf->catalog_path, &text) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "byok_catalog: cannot read \"%V\"",
+                           &bmcf->catalog_path);
+        return NGX_ERROR;
+    }
+
+    bmcf->catalog = ngx_http_byok_catalog_parse((char *) text.data, text.len,
+                                         bmcf->allow_insecure_test_urls,
+                                         err, sizeof(err));
+    if (bmcf->catalog == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok_catalog: \"%V\": %s",
+                           &bmcf->catalog_path, err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_load_masters(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
+{
+    ngx_str_t   *source;
+    ngx_uint_t   i;
+
+    if (ngx_http_byok_load_master(cf, bmcf, &bmcf->master.source,
+                                  "byok_master_key")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (bmcf->previous == NULL) {
+        return NGX_OK;
+    }
+
+    source = bmcf->previous->elts;
+
+    for (i = 0; i < bmcf->previous->nelts; i++) {
+        if (ngx_http_byok_load_master(cf, bmcf, &source[i],
+                                      "byok_master_key_previous")
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_load_master(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf,
+    ngx_str_t *source, const char *name)
+{
+    u_char                   raw[NGX_HTTP_BYOK_MASTER_KEY_LEN];
+    ngx_int_t                rc;
+    ngx_str_t                text;
+    ngx_uint_t               i;
+    const char              *reason;
+    ngx_http_byok_master_t  *m;
+
+    if (bmcf->nmasters == NGX_HTTP_BYOK_MASTER_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s: too many master keys (at most %d)",
+                           name, NGX_HTTP_BYOK_MASTER_MAX);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_byok_read_secret(cf, source, &text) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s: %V is not available",
+                           name, source);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_byok_master_decode(text.data, text.len, raw, &reason);
+
+    ngx_http_byok_wipe_str(&text);
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s: %V: %s",
+                           name, source, reason);
+        return NGX_ERROR;
+    }
+
+    m = &bmcf->masters[bmcf->nmasters];
+
+    if (ngx_http_byok_master_derive(raw, m) != 0) {
+        ngx_http_byok_wipe(raw, sizeof(raw));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s: %V: key derivation failed", name, source);
+        return NGX_ERROR;
+    }
+
+    if (bmcf->nmasters == 0) {
+        ngx_memcpy(bmcf->master_raw, raw, sizeof(raw));
+    }
+
+    ngx_http_byok_wipe(raw, sizeof(raw));
+
+    for (i = 0; i < bmcf->nmasters; i++) {
+        if (bmcf->masters[i].id == m->id) {
+            ngx_http_byok_wipe(m, sizeof(ngx_http_byok_master_t));
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s: %V is the same key as another "
+                               "configured master key", name, source);
+            return NGX_ERROR;
+        }
+    }
+
+    bmcf->nmasters++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
+{
+    int                     rc;
+    char                    err[256];
+    size_t                  n, i;
+    uint32_t                ids[64];
+    ngx_uint_t              k;
+    ngx_http_byok_store_t  *store;
+
+    store = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                     err, sizeof(err));
+    if (store == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s", err);
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < bmcf->nmasters; k++) {
+        rc = ngx_http_byok_store_master_check(store, bmcf->masters[k].id,
+                                              bmcf->masters[k].check,
+                                              NGX_HTTP_BYOK_SEAL_CHECK_LEN);
+        if (rc == 1) {
+            /* an id collision with a different key: never in practice */
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s: key %08xD does not match the check "
+                               "value stored in \"%V\"",
+                               k ? "byok_master_key_previous"
+                                 : "byok_master_key",
+                               bmcf->masters[k].id, &bmcf->store_path);
+            goto failed;
+        }
+
+        if (rc != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s",
+                               ngx_http_byok_store_error(store));
+            goto failed;
+        }
+    }
+
+    if (ngx_http_byok_store_master_ids(store, ids, &n, 64) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s",
+                           ngx_http_byok_store_error(store));
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < bmcf->nmasters; k++) {
+            if (bmcf->masters[k].id == ids[i]) {
+                break;
+            }
+        }
+
+        if (k == bmcf->nmasters) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "byok_master_key: \"%V\" holds keys sealed "
+                               "under master key %08xD, which neither "
+                               "byok_master_key nor byok_master_key_previous "
+                               "provides", &bmcf->store_path, ids[i]);
+            goto failed;
+        }
+    }
+
+    ngx_http_byok_store_close(store);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_byok_store_close(store);
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_byok_cleanup_catalog(void *data)
+{
+    ngx_http_byok_main_conf_t  *bmcf = data;
+
+    if (bmcf->catalog != NULL) {
+        ngx_http_byok_catalog_free(bmcf->catalog);
+        bmcf->catalog = NULL;
+    }
+
+    ngx_http_byok_wipe(bmcf->masters, sizeof(bmcf->masters));
+    ngx_http_byok_wipe(bmcf->master_raw, sizeof(bmcf->master_raw));
+}
+
+
+static void
+ngx_http_byok_cleanup_jwt_keys(void *data)
+{
+    ngx_array_t  *keys = data;
+
+    ngx_uint_t                i;
+    ngx_http_byok_jwt_key_t  *key;
+
+    key = keys->elts;
+
+    for (i = 0; i < keys->nelts; i++) {
+        ngx_http_byok_jwt_key_free(&key[i]);
+    }
+}
+
+
+static void *
+ngx_http_byok_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_byok_loc_conf_t  *blcf;
+
+    blcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_byok_loc_conf_t));
+    if (blcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     blcf->jwt_keys = NULL;
+     *     blcf->jwt_issuer = { 0, NULL };
+     *     blcf->jwt_audience = { 0, NULL };
+     *     blcf->admin_claim_name = { 0, NULL };
+     *     blcf->admin_claim_value = { 0, NULL };
+     *     blcf->needs_jwt = 0;
+     */
+
+    blcf->jwt_leeway = NGX_CONF_UNSET;
+    blcf->test_timeout = NGX_CONF_UNSET_MSEC;
+
+    return blcf;
+}
+
+
+static char *
+ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_byok_loc_conf_t *prev = parent;
+    ngx_http_byok_loc_conf_t *conf = child;
+
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    if (conf->jwt_keys == NULL) {
+        conf->jwt_keys = prev->jwt_keys;
+    }
+
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 30);
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
+    ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
+    ngx_conf_merge_str_value(conf->admin_claim_name, prev->admin_claim_name,
+                             "role");
+    ngx_conf_merge_str_value(conf->admin_claim_value,
+                             prev->admin_claim_value, "admin");
+    ngx_conf_merge_msec_value(conf->test_timeout, prev->test_timeout, 10000);
+
+    if (!conf->handler) {
+        return NGX_CONF_OK;
+    }
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_byok_module);
+
+    if (!bmcf->enabled) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok handlers require \"byok_store\" in the "
+                           "http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->needs_jwt) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->jwt_keys == NULL) {
+
+        /* the default key is read once and shared by every location */
+
+        if (bmcf->default_jwt_keys == NULL
+            && ngx_http_byok_jwt_key_add(cf, &bmcf->default_jwt_keys,
+                                         &ngx_http_byok_default_jwt_alg,
+                                         &ngx_http_byok_default_jwt, bmcf)
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->jwt_keys = bmcf->default_jwt_keys;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_main_conf_t *bmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (bmcf->store_path.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    bmcf->store_path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &bmcf->store_path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* SQLite wants a NUL-terminated name */
+
+    bmcf->store_path.data = (u_char *) ngx_http_byok_cstr(cf->pool,
+                                                         &bmcf->store_path);
+    if (bmcf->store_path.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_main_conf_t *bmcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (bmcf->shm_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_byok_module);
+    if (bmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (bmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->shm_zone->init = ngx_http_byok_init_zone;
+    bmcf->shm_zone->data = ngx_pcalloc(cf->pool, sizeof(ngx_http_byok_zone_t));
+    if (bmcf->shm_zone->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_master_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_main_conf_t *bmcf = conf;
+
+    ngx_str_t  *value, *source;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "env:", 4) != 0
+        && ngx_strncmp(value[1].data, "file:", 5) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid key source \"%V\", expected "
+                           "env:NAME or file:PATH", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmd->offset == 0) {
+        if (bmcf->master.source.data != NULL) {
+            return "is duplicate";
+        }
+
+        bmcf->master.source = value[1];
+        return NGX_CONF_OK;
+    }
+
+    if (bmcf->previous == NULL) {
+        bmcf->previous = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (bmcf->previous == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    source = ngx_array_push(bmcf->previous);
+    if (source == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *source = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_loc_conf_t *blcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    value = cf->args->elts;
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_byok_module);
+
+    if (ngx_http_byok_jwt_key_add(cf, &blcf->jwt_keys, &value[1], &value[2],
+                                  bmcf)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys, ngx_str_t *alg,
+    ngx_str_t *source, ngx_http_byok_main_conf_t *bmcf)
+{
+    u_char                      raw[NGX_HTTP_BYOK_MASTER_KEY_LEN];
+    ngx_int_t                   rc;
+    ngx_str_t                   text;
+    const char                 *reason;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_byok_jwt_key_t    *key;
+    ngx_http_byok_jwt_alg_e     a;
+
+    a = ngx_http_byok_jwt_alg((char *) alg->data, alg->len);
+
+    if (a == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok_jwt_key: unknown algorithm \"%V\", "
+                           "expected hs256, rs256 or es256", alg);
+        return NGX_ERROR;
+    }
+
+    if (ngx_strncmp(source->data, "env:", 4) != 0
+        && ngx_strncmp(source->data, "file:", 5) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok_jwt_key: invalid key source \"%V\", "
+                           "expected env:NAME or file:PATH", source);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_byok_read_secret(cf, source, &text) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok_jwt_key: %V is not available", source);
+        return NGX_ERROR;
+    }
+
+    if (a == NGX_HTTP_BYOK_JWT_HS256) {
+
+        /* a key file usually ends in a newline that is not part of it */
+
+        while (text.len && (text.data[text.len - 1] == '\n'
+                            || text.data[text.len - 1] == '\r'))
+        {
+            text.len--;
+        }
+
+        if (bmcf->nmasters
+            && ((text.len == sizeof(raw)
+                 && ngx_memcmp(text.data, bmcf->master_raw, sizeof(raw))
+                    == 0)
+                || (ngx_http_byok_master_decode(text.data, text.len, raw,
+                                                &reason) == 0
+                    && ngx_memcmp(raw, bmcf->master_raw, sizeof(raw)) == 0)))
+        {
+            ngx_http_byok_wipe(raw, sizeof(raw));
+            ngx_http_byok_wipe_str(&text);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "byok_jwt_key: %V must not be the master key",
+                               source);
+            return NGX_ERROR;
+        }
+
+        ngx_http_byok_wipe(raw, sizeof(raw));
+    }
+
+    if (*keys == NULL) {
+        *keys = ngx_array_create(cf->pool, 2,
+                                 sizeof(ngx_http_byok_jwt_key_t));
+        if (*keys == NULL) {
+            ngx_http_byok_wipe_str(&text);
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            ngx_http_byok_wipe_str(&text);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_byok_cleanup_jwt_keys;
+        cln->data = *keys;
+    }
+
+    key = ngx_array_push(*keys);
+    if (key == NULL) {
+        ngx_http_byok_wipe_str(&text);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(key, sizeof(ngx_http_byok_jwt_key_t));
+
+    rc = ngx_http_byok_jwt_key_load(a, text.data, text.len, key, &reason);
+
+    ngx_http_byok_wipe_str(&text);
+
+    if (rc != 0) {
+        (*keys)->nelts--;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_jwt_key: %V %V: %s",
+                           alg, source, reason);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_byok_set_cstr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(field, "");
+        return NGX_CONF_OK;
+    }
+
+    /* the configuration parser NUL-terminates every argument */
+
+    *field = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_admin_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_loc_conf_t *blcf = conf;
+
+    ngx_str_t  *value;
+
+    if (blcf->admin_claim_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    blcf->admin_claim_name = value[1];
+    blcf->admin_claim_value = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_loc_conf_t *blcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate";
+    }
+
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+    blcf->handler = 1;
+
+    if (cmd->post != (void *) ngx_http_byok_catalog_api_handler
+        && cmd->post != (void *) ngx_http_byok_oauth_handler)
+    {
+        blcf->needs_jwt = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_byok_test_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_main_conf_t *bmcf = conf;
+
+    u_char      *p;
+    size_t       len;
+    ngx_int_t    rate, scale, burst;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (bmcf->test_rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rate = NGX_ERROR;
+    burst = 5;
+    scale = 1;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+
+            len = value[i].len;
+            p = value[i].data + len - 3;
+
+            if (ngx_strncmp(p, "r/s", 3) == 0) {
+                scale = 60;
+                len -= 3;
+
+            } else if (ngx_strncmp(p, "r/m", 3) == 0) {
+                scale = 1;
+                len -= 3;
+            }
+
+            rate = ngx_atoi(value[i].data + 5, len - 5);
+            if (rate <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid rate \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+
+            burst = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (burst <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid burst value \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "off") == 0 && cf->args->nelts == 2) {
+            bmcf->test_rate = 0;
+            bmcf->test_burst = 0;
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rate == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"byok_test_limit\" must have \"rate\" "
+                           "parameter");
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->test_rate = rate * scale * 1000;
+    bmcf->test_burst = burst;
+
+    return NGX_CONF_OK;
+}

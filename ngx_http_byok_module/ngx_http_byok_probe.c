@@ -1,0 +1,560 @@
+
+/*
+ * Key tests (POST .../{id}/test): the catalog's test request is sent with
+ * libcurl in a thread pool task, so the event loop never waits for a
+ * provider.  The task touches only its own data; the request is kept alive
+ * the way the copy filter does it (r->main->blocked, r->aio).
+ */
+
+
+#include "ngx_http_byok.h"
+
+#include <curl/curl.h>
+
+
+#if !(NGX_THREADS)
+#error ngx_http_byok_module needs nginx built --with-threads
+#endif
+
+
+typedef struct {
+    /* input, prepared on the event loop */
+    char                        *url;
+    char                        *method;
+    char                        *auth;        /* "Header: prefix+key" */
+    char                       **headers;     /* NULL-terminated */
+    ngx_msec_t                   timeout;
+    ngx_uint_t                   insecure;
+
+    /* output, written by the thread */
+    long                         status;      /* 0: no HTTP answer */
+    ngx_msec_t                   latency;
+    CURLcode                     code;
+    char                         error[CURL_ERROR_SIZE];
+
+    /* request side, never touched by the thread */
+    ngx_http_request_t          *request;
+    ngx_http_byok_ctx_t         *ctx;
+    const ngx_http_byok_provider_t  *provider;
+    int64_t                      id;
+    size_t                       auth_len;
+} ngx_http_byok_probe_t;
+
+
+typedef struct {
+    ngx_http_byok_main_conf_t   *bmcf;
+    ngx_str_t                   *user;
+    const char                  *provider;
+    ngx_str_t                    value;
+    ngx_pool_t                  *pool;
+} ngx_http_byok_open_ctx_t;
+
+
+static int ngx_http_byok_probe_open(void *data,
+    const ngx_http_byok_sealed_t *sealed);
+static void ngx_http_byok_probe_thread(void *data, ngx_log_t *log);
+static void ngx_http_byok_probe_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_byok_probe_finish(ngx_http_request_t *r,
+    ngx_http_byok_probe_t *pr, const char *result, long status,
+    ngx_msec_t latency);
+static void ngx_http_byok_probe_cleanup(void *data);
+static size_t ngx_http_byok_probe_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static curl_socket_t ngx_http_byok_probe_socket(void *clientp,
+    curlsocktype purpose, struct curl_sockaddr *address);
+static ngx_uint_t ngx_http_byok_addr_is_private(struct sockaddr *sa);
+
+
+ngx_int_t
+ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    int64_t id)
+{
+    u_char                          *p;
+    time_t                           retry;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_table_elt_t                 *h;
+    ngx_thread_task_t               *task;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_byok_key_t              key;
+    ngx_http_byok_probe_t           *pr;
+    ngx_http_byok_store_t           *store;
+    ngx_http_byok_loc_conf_t        *blcf;
+    ngx_http_byok_open_ctx_t         octx;
+    ngx_http_byok_main_conf_t       *bmcf;
+    const ngx_http_byok_provider_t  *provider;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    store = bmcf->store;
+
+    if (store == NULL) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "store_unavailable",
+                                        "The key store is unavailable. "
+                                        "Try again later.", NULL);
+    }
+
+    rc = ngx_http_byok_store_get(store, (char *) ctx->user.data, id, &key);
+
+    if (rc == NGX_HTTP_BYOK_STORE_OK && key.revoked_at != 0) {
+        rc = NGX_HTTP_BYOK_STORE_NOT_FOUND;
+    }
+
+    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such key.", NULL);
+    }
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "store_unavailable",
+                                        "The key store is unavailable. "
+                                        "Try again later.", NULL);
+    }
+
+    if (ngx_http_byok_rate_limit(r, &ctx->user, bmcf->test_rate,
+                                 bmcf->test_burst, &retry)
+        == NGX_BUSY)
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "%T", retry) - p;
+
+        return ngx_http_byok_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "rate_limited",
+                                        "Too many key tests; try again "
+                                        "later.", NULL);
+    }
+
+    provider = ngx_http_byok_catalog_provider(bmcf->catalog, key.provider,
+                                              ngx_strlen(key.provider));
+
+    pr = NULL;
+    task = NULL;
+
+    if (provider == NULL || provider->test_url == NULL) {
+        /* a provider without a cheap authenticated request: "skipped" */
+
+        pr = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_probe_t));
+        if (pr == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        pr->ctx = ctx;
+        pr->provider = provider;
+        pr->id = id;
+
+        return ngx_http_byok_probe_finish(r, pr, "skipped", -1, 0);
+    }
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_byok_probe_t));
+    if (task == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pr = task->ctx;
+    pr->request = r;
+    pr->ctx = ctx;
+    pr->provider = provider;
+    pr->id = id;
+    pr->url = provider->test_url;
+    pr->method = provider->test_method;
+    pr->timeout = blcf->test_timeout;
+    pr->insecure = bmcf->allow_insecure_test_urls;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_byok_probe_cleanup;
+    cln->data = pr;
+
+    octx.bmcf = bmcf;
+    octx.user = &ctx->user;
+    octx.provider = provider->id;
+    octx.pool = r->pool;
+    ngx_str_null(&octx.value);
+
+    rc = ngx_http_byok_store_sealed(store, (char *) ctx->user.data, NULL, id,
+                                    ngx_http_byok_probe_open, &octx);
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK || octx.value.data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok: key %L of user \"%V\" cannot be opened: %s",
+                      id, &ctx->user, ngx_http_byok_store_error(store));
+        return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "store_unavailable",
+                                        "The key could not be read. "
+                                        "Try again later.", NULL);
+    }
+
+    pr->auth_len = ngx_strlen(provider->auth_header) + 2
+                   + ngx_strlen(provider->auth_prefix) + octx.value.len + 1;
+
+    pr->auth = ngx_pnalloc(r->pool, pr->auth_len);
+    if (pr->auth == NULL) {
+        ngx_http_byok_wipe_str(&octx.value);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf((u_char *) pr->auth, "%s: %s%V%Z", provider->auth_header,
+                provider->auth_prefix, &octx.value);
+
+    ngx_http_byok_wipe_str(&octx.value);
+
+    pr->headers = ngx_pcalloc(r->pool,
+                              (provider->nheaders + 1) * sizeof(char *));
+    if (pr->headers == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < provider->nheaders; i++) {
+        p = ngx_pnalloc(r->pool, ngx_strlen(provider->headers[i].name) + 2
+                                 + ngx_strlen(provider->headers[i].value) + 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(p, "%s: %s%Z", provider->headers[i].name,
+                    provider->headers[i].value);
+
+        pr->headers[i] = (char *) p;
+    }
+
+    task->handler = ngx_http_byok_probe_thread;
+    task->event.handler = ngx_http_byok_probe_done;
+    task->event.data = r;
+
+    if (bmcf->thread_pool == NULL
+        || ngx_thread_task_post(bmcf->thread_pool, task) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static int
+ngx_http_byok_probe_open(void *data, const ngx_http_byok_sealed_t *sealed)
+{
+    ngx_http_byok_open_ctx_t *octx = data;
+
+    size_t               len;
+    ngx_http_byok_aad_t  aad;
+
+    if (sealed->blob_len < NGX_HTTP_BYOK_SEAL_OVERHEAD) {
+        return -1;
+    }
+
+    octx->value.data = ngx_pnalloc(octx->pool,
+                                   sealed->blob_len
+                                   - NGX_HTTP_BYOK_SEAL_OVERHEAD + 1);
+    if (octx->value.data == NULL) {
+        return -1;
+    }
+
+    aad.user = octx->user->data;
+    aad.user_len = octx->user->len;
+    aad.key_id = sealed->id;
+    aad.provider = (const unsigned char *) octx->provider;
+    aad.provider_len = ngx_strlen(octx->provider);
+
+    if (ngx_http_byok_open(octx->bmcf->masters, octx->bmcf->nmasters, &aad,
+                           sealed->blob, sealed->blob_len, octx->value.data,
+                           &len)
+        != NGX_HTTP_BYOK_SEAL_OK)
+    {
+        octx->value.data = NULL;
+        return -1;
+    }
+
+    octx->value.len = len;
+
+    return 0;
+}
+
+
+static void
+ngx_http_byok_probe_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_byok_probe_t *pr = data;
+
+    CURL               *curl;
+    ngx_uint_t          i;
+    struct timeval      start, end;
+    struct curl_slist  *list, *l;
+
+    list = NULL;
+
+    curl = curl_easy_init();
+    if (curl == NULL) {
+        pr->code = CURLE_FAILED_INIT;
+        return;
+    }
+
+    l = curl_slist_append(list, pr->auth);
+
+    for (i = 0; l != NULL && pr->headers[i] != NULL; i++) {
+        list = l;
+        l = curl_slist_append(list, pr->headers[i]);
+    }
+
+    if (l == NULL) {
+        pr->code = CURLE_OUT_OF_MEMORY;
+        goto done;
+    }
+
+    list = l;
+
+    /* never libcurl's own "Expect" or "Accept" defaults into a test */
+
+    curl_easy_setopt(curl, CURLOPT_URL, pr->url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) pr->timeout);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) pr->timeout);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
+                     ngx_http_byok_probe_discard);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, pr->error);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ngx_http_byok_module");
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR,
+                     pr->insecure ? "http,https" : "https");
+
+    if (!pr->insecure) {
+        /* the catalog names public hosts; DNS must not point us inward */
+        curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION,
+                         ngx_http_byok_probe_socket);
+    }
+
+    if (ngx_strcmp(pr->method, "HEAD") == 0) {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+
+    } else if (ngx_strcmp(pr->method, "GET") != 0) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, pr->method);
+    }
+
+    ngx_gettimeofday(&start);
+
+    pr->code = curl_easy_perform(curl);
+
+    ngx_gettimeofday(&end);
+
+    pr->latency = (end.tv_sec - start.tv_sec) * 1000
+                  + (end.tv_usec - start.tv_usec) / 1000;
+
+    if (pr->code == CURLE_OK) {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &pr->status);
+    }
+
+done:
+
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+
+    /* libcurl copied the header into its own memory, freed above */
+
+    ngx_http_byok_wipe(pr->auth, pr->auth_len);
+}
+
+
+static void
+ngx_http_byok_probe_done(ngx_event_t *ev)
+{
+    const char             *result;
+    ngx_int_t               rc;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_thread_task_t      *task;
+    ngx_http_byok_probe_t  *pr;
+
+    r = ev->data;
+    c = r->connection;
+
+    task = (ngx_thread_task_t *) ((u_char *) ev
+                                  - offsetof(ngx_thread_task_t, event));
+    pr = task->ctx;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    if (pr->code != CURLE_OK) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "byok: key %L test failed: %s", pr->id,
+                      pr->error[0] ? pr->error
+                                   : curl_easy_strerror(pr->code));
+        result = "error";
+
+    } else if (pr->status >= 200 && pr->status < 300) {
+        result = "valid";
+
+    } else if (pr->status == 401 || pr->status == 403) {
+        result = "invalid";
+
+    } else {
+        result = "error";
+    }
+
+    rc = ngx_http_byok_probe_finish(r, pr, result,
+                                    pr->code == CURLE_OK ? pr->status : -1,
+                                    pr->latency);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
+    const char *result, long status, ngx_msec_t latency)
+{
+    int                         rc;
+    json_t                     *body;
+    ngx_http_byok_audit_t       audit;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    ngx_memzero(&audit, sizeof(ngx_http_byok_audit_t));
+    audit.actor = (char *) pr->ctx->user.data;
+    audit.actor_kind = "user";
+    audit.action = "key.test";
+    audit.user = (char *) pr->ctx->user.data;
+    audit.key_id = pr->id;
+    audit.provider = pr->provider ? pr->provider->id : NULL;
+    audit.remote_addr = ngx_http_byok_cstr(r->pool,
+                                           &r->connection->addr_text);
+    audit.outcome = result;
+
+    rc = bmcf->store
+         ? ngx_http_byok_store_record_test(bmcf->store,
+                                           (char *) pr->ctx->user.data,
+                                           pr->id, result, (int) status,
+                                           ngx_time(), &audit)
+         : NGX_HTTP_BYOK_STORE_ERROR;
+
+    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+        /* revoked while the test was running */
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such key.", NULL);
+    }
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "byok_store: %s",
+                      bmcf->store ? ngx_http_byok_store_error(bmcf->store)
+                                  : "not open");
+        return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "store_unavailable",
+                                        "The key store is unavailable. "
+                                        "Try again later.", NULL);
+    }
+
+    body = json_pack("{s:s, s:o, s:I}",
+                     "result", result,
+                     "status", status >= 0 ? json_integer(status)
+                                           : json_null(),
+                     "latency_ms", (json_int_t) latency);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_byok_send_json(r, NGX_HTTP_OK, body);
+}
+
+
+static void
+ngx_http_byok_probe_cleanup(void *data)
+{
+    ngx_http_byok_probe_t *pr = data;
+
+    if (pr->auth != NULL) {
+        ngx_http_byok_wipe(pr->auth, pr->auth_len);
+    }
+}
+
+
+static size_t
+ngx_http_byok_probe_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    return size * nmemb;
+}
+
+
+static curl_socket_t
+ngx_http_byok_probe_socket(void *clientp, curlsocktype purpose,
+    struct curl_sockaddr *address)
+{
+    if (ngx_http_byok_addr_is_private(&address->addr)) {
+        return CURL_SOCKET_BAD;
+    }
+
+    return socket(address->family, address->socktype, address->protocol);
+}
+
+
+static ngx_uint_t
+ngx_http_byok_addr_is_private(struct sockaddr *sa)
+{
+    u_char               *a;
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (sa->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+        a = sin6->sin6_addr.s6_addr;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            a += 12;
+            break;
+        }
+
+        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)
+               || IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)
+               || IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)
+               || (a[0] & 0xfe) == 0xfc;
+#endif
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) sa;
+        a = (u_char *) &sin->sin_addr.s_addr;
+        break;
+
+    default:
+        return 1;
+    }
+
+    return a[0] == 0 || a[0] == 10 || a[0] == 127
+           || (a[0] == 169 && a[1] == 254)
+           || (a[0] == 172 && (a[1] & 0xf0) == 16)
+           || (a[0] == 192 && a[1] == 168)
+           || (a[0] == 100 && (a[1] & 0xc0) == 64);
+}

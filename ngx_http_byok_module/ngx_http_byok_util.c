@@ -1,0 +1,265 @@
+
+/*
+ * Helpers shared by the handlers: secret sources, JSON replies, times.
+ */
+
+
+#include "ngx_http_byok.h"
+
+
+static u_char *ngx_http_byok_json_dump(ngx_pool_t *pool, json_t *body,
+    size_t *len);
+
+
+ngx_int_t
+ngx_http_byok_read_file(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *text)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = *path;
+    file.log = cf->log;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    text->len = (size_t) ngx_file_size(&fi);
+    text->data = ngx_pnalloc(cf->pool, text->len + 1);
+    if (text->data == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_file(&file, text->data, text->len, 0);
+
+    ngx_close_file(fd);
+
+    if (n != (ssize_t) text->len) {
+        ngx_http_byok_wipe_str(text);
+        return NGX_ERROR;
+    }
+
+    text->data[text->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * Reads "env:NAME" or "file:PATH" (relative to the configuration prefix).
+ * The environment is the master's: key material is read at configuration
+ * time, so no "env" directive is needed and workers never see it.
+ */
+
+ngx_int_t
+ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
+    ngx_str_t *value)
+{
+    char       *v;
+    ngx_str_t   name;
+
+    if (ngx_strncmp(source->data, "env:", 4) == 0) {
+        name.len = source->len - 4;
+        name.data = source->data + 4;
+
+        if (name.len == 0) {
+            return NGX_ERROR;
+        }
+
+        v = getenv(ngx_http_byok_cstr(cf->temp_pool, &name));
+        if (v == NULL || *v == '\0') {
+            return NGX_ERROR;
+        }
+
+        value->len = ngx_strlen(v);
+        value->data = ngx_pnalloc(cf->pool, value->len + 1);
+        if (value->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(value->data, v, value->len + 1);
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(source->data, "file:", 5) == 0) {
+        name.len = source->len - 5;
+        name.data = source->data + 5;
+
+        if (name.len == 0
+            || ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        name.data = (u_char *) ngx_http_byok_cstr(cf->temp_pool, &name);
+        if (name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_byok_read_file(cf, &name, value);
+    }
+
+    return NGX_ERROR;
+}
+
+
+void
+ngx_http_byok_wipe_str(ngx_str_t *s)
+{
+    if (s->data != NULL && s->len) {
+        ngx_http_byok_wipe(s->data, s->len);
+    }
+
+    s->len = 0;
+}
+
+
+char *
+ngx_http_byok_cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return (char *) p;
+}
+
+
+u_char *
+ngx_http_byok_time_iso(u_char *buf, int64_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime((time_t) t, &tm);
+
+    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+ngx_int_t
+ngx_http_byok_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = ngx_http_byok_json_dump(r->pool, body, &len);
+
+    json_decref(body);
+
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_byok_send_raw(r, status, p, len);
+}
+
+
+ngx_int_t
+ngx_http_byok_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, const char *field)
+{
+    json_t  *body;
+
+    body = json_pack("{s:s, s:s}", "error", code, "message", message);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (field != NULL
+        && json_object_set_new(body, "field", json_string(field)) != 0)
+    {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_byok_send_json(r, status, body);
+}
+
+
+ngx_int_t
+ngx_http_byok_send_raw(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD || len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static u_char *
+ngx_http_byok_json_dump(ngx_pool_t *pool, json_t *body, size_t *len)
+{
+    u_char  *p;
+    size_t   n;
+
+    n = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (n == 0) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(pool, n + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    (void) json_dumpb(body, (char *) p, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    p[n] = '\n';
+    *len = n + 1;
+
+    return p;
+}

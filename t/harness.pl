@@ -1,0 +1,47 @@
+#!/usr/bin/perl
+# Runs the C unit tests (executables in the first argument) and the
+# Test::Nginx suites (*.t under the second), then prints one summary line:
+# "N passed, N failed".  Upstream Test::Nginx is used when it is installed;
+# otherwise the repository's compatible runner in t/lib is put on @INC.
+
+use strict;
+use warnings;
+use TAP::Harness;
+
+my ($unit_dir, $t_dir, @only) = @ARGV;
+
+my @lib;
+if (system($^X, '-MTest::Nginx::Socket', '-e', '1') != 0) {
+    @lib = ('t/lib');
+}
+
+my @tests;
+if (@only) {
+    @tests = map { [$_, $_] } @only;
+} else {
+    push @tests, map { [$_, $_] } sort glob("$unit_dir/test_*")
+        if $unit_dir;
+    push @tests, map { [$_, $_] } sort glob("$t_dir/*.t");
+}
+
+my $harness = TAP::Harness->new({
+    lib       => \@lib,
+    verbosity => $ENV{TEST_VERBOSE} ? 1 : 0,
+    exec      => sub {
+        my ($h, $file) = @_;
+        return [$file] if $file !~ /\.t$/;
+        return undef;
+    },
+});
+
+my $agg = $harness->runtests(@tests);
+
+my ($passed, $failed) = (0, 0);
+for my $parser (map { $agg->parsers($_) } $agg->descriptions) {
+    $passed += scalar $parser->passed;
+    $failed += scalar $parser->failed;
+    $failed++ if !$parser->failed && ($parser->exit || $parser->parse_errors);
+}
+
+print "\n$passed passed, $failed failed\n";
+exit($agg->all_passed ? 0 : 1);
