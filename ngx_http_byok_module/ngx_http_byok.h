@@ -67,6 +67,14 @@ typedef struct {
     ngx_str_t                    admin_claim_value;
 
     ngx_msec_t                   test_timeout;
+
+    ngx_http_complex_value_t    *provider;
+    ngx_http_complex_value_t    *user;
+    ngx_array_t                 *platform_keys;
+    ngx_flag_t                   inject;
+    ngx_flag_t                   source_header;
+
+    unsigned                     lookup:1;
     unsigned                     handler:1;
     unsigned                     needs_jwt:1;
 } ngx_http_byok_loc_conf_t;
@@ -106,11 +114,34 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                    provider;    /* catalog id */
+    ngx_http_complex_value_t    *value;       /* NULL: static value below */
+    ngx_str_t                    key;         /* from env:/file:, wiped */
+} ngx_http_byok_platform_key_t;
+
+
+#define NGX_HTTP_BYOK_SOURCE_NONE      0
+#define NGX_HTTP_BYOK_SOURCE_USER      1
+#define NGX_HTTP_BYOK_SOURCE_PLATFORM  2
+
+
+typedef struct {
     ngx_str_t                    user;        /* NUL-terminated */
     json_t                      *claims;
     int64_t                      id;
     ngx_uint_t                   route;
-    ngx_uint_t                   authenticated;  /* unsigned flag */
+
+    /* the runtime lookup, done at most once per request */
+    ngx_str_t                    provider;
+    ngx_http_byok_selected_t     selected;    /* plaintext wiped at end */
+    ngx_str_t                    masked;
+    ngx_uint_t                   source;
+    ngx_int_t                    lookup_status;  /* 0, or 400/401/403 */
+    ngx_str_t                    injected;    /* header value we set */
+
+    unsigned                     authenticated:1;
+    unsigned                     looked_up:1;
+    unsigned                     inject_done:1;
 } ngx_http_byok_ctx_t;
 
 
@@ -120,6 +151,17 @@ extern ngx_module_t  ngx_http_byok_module;
 /* ngx_http_byok_auth.c */
 ngx_int_t ngx_http_byok_authenticate(ngx_http_request_t *r,
     ngx_http_byok_ctx_t **ctxp);
+ngx_http_byok_ctx_t *ngx_http_byok_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_byok_lookup.c */
+ngx_int_t ngx_http_byok_lookup(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t **ctxp);
+ngx_int_t ngx_http_byok_lookup_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_byok_inject_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_byok_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_byok_lookup_init(ngx_conf_t *cf);
+char *ngx_http_byok_platform_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys,
     ngx_str_t *alg, ngx_str_t *source, ngx_http_byok_main_conf_t *bmcf);
 

@@ -20,28 +20,13 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
     ngx_str_t                  token;
     const char                *reason;
     ngx_table_elt_t           *h;
-    ngx_pool_cleanup_t        *cln;
     ngx_http_byok_ctx_t       *ctx;
     ngx_http_byok_loc_conf_t  *blcf;
     ngx_http_byok_jwt_opts_t   opts;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
-
+    ctx = ngx_http_byok_get_ctx(r);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_ctx_t));
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_byok_ctx_cleanup;
-        cln->data = ctx;
-
-        ngx_http_set_ctx(r, ctx, ngx_http_byok_module);
+        return NGX_ERROR;
     }
 
     *ctxp = ctx;
@@ -114,6 +99,37 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
 }
 
 
+ngx_http_byok_ctx_t *
+ngx_http_byok_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_byok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
+
+    if (ctx != NULL) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_byok_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_byok_module);
+
+    return ctx;
+}
+
+
 static ngx_int_t
 ngx_http_byok_unauthorized(ngx_http_request_t *r, ngx_uint_t invalid)
 {
@@ -149,4 +165,9 @@ ngx_http_byok_ctx_cleanup(void *data)
         json_decref(ctx->claims);
         ctx->claims = NULL;
     }
+
+    /* plaintext copies of a key made for this request */
+
+    ngx_http_byok_wipe_str(&ctx->selected.value);
+    ngx_http_byok_wipe_str(&ctx->injected);
 }

@@ -902,7 +902,7 @@ ngx_http_byok_catalog_url(ngx_http_byok_catalog_ctx_t *ctx, const char *url,
     int                   http, internal;
     size_t                n;
     unsigned long         port;
-    const char           *p, *end, *host_end, *last;
+    const char           *p, *end, *host_end;
     const unsigned char  *c;
 
     http = (kind == NGX_HTTP_BYOK_URL_TEST && ctx->insecure);
@@ -938,8 +938,8 @@ ngx_http_byok_catalog_url(ngx_http_byok_catalog_ctx_t *ctx, const char *url,
 
     if (kind == NGX_HTTP_BYOK_URL_TEST) {
         if (*end != '/') {
-            return ngx_http_byok_catalog_error(ctx,
-                                          "must be scheme://host[:port]/path");
+            return ngx_http_byok_catalog_error(ctx, "must be %s",
+                                               "scheme://host[:port]/path");
         }
 
         if (strchr(end, '#') != NULL) {
@@ -949,26 +949,22 @@ ngx_http_byok_catalog_url(ngx_http_byok_catalog_ctx_t *ctx, const char *url,
     }
 
     if (*p == '[') {
-        last = memchr(p, ']', end - p);
-        if (last == NULL) {
+        host_end = memchr(p, ']', end - p);
+        if (host_end == NULL) {
             return ngx_http_byok_catalog_error(ctx, "invalid IPv6 address");
         }
 
-        host_end = last + 1;
-
-        if (ngx_http_byok_catalog_host(ctx, p, host_end - p, &internal) != 0) {
-            return -1;
-        }
+        host_end++;
 
     } else {
         host_end = memchr(p, ':', end - p);
         if (host_end == NULL) {
             host_end = end;
         }
+    }
 
-        if (ngx_http_byok_catalog_host(ctx, p, host_end - p, &internal) != 0) {
-            return -1;
-        }
+    if (ngx_http_byok_catalog_host(ctx, p, host_end - p, &internal) != 0) {
+        return -1;
     }
 
     if (host_end != end) {

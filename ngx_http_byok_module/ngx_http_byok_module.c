@@ -159,6 +159,48 @@ static ngx_command_t  ngx_http_byok_commands[] = {
       offsetof(ngx_http_byok_loc_conf_t, test_timeout),
       NULL },
 
+    { ngx_string("byok_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, provider),
+      NULL },
+
+    { ngx_string("byok_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, user),
+      NULL },
+
+    { ngx_string("byok_platform_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_byok_platform_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("byok_inject"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, inject),
+      NULL },
+
+    { ngx_string("byok_source_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_byok_loc_conf_t, source_header),
+      NULL },
+
+    { ngx_string("byok_lookup"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_byok_handler_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_byok_lookup_handler },
+
     { ngx_string("byok_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_byok_handler_slot,
@@ -185,8 +227,8 @@ static ngx_command_t  ngx_http_byok_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_byok_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_byok_add_variables,           /* preconfiguration */
+    ngx_http_byok_lookup_init,             /* postconfiguration */
 
     ngx_http_byok_create_main_conf,        /* create main configuration */
     ngx_http_byok_init_main_conf,          /* init main configuration */
@@ -660,11 +702,18 @@ ngx_http_byok_create_loc_conf(ngx_conf_t *cf)
      *     blcf->jwt_audience = { 0, NULL };
      *     blcf->admin_claim_name = { 0, NULL };
      *     blcf->admin_claim_value = { 0, NULL };
+     *     blcf->lookup = 0;
+     *     blcf->handler = 0;
      *     blcf->needs_jwt = 0;
      */
 
     blcf->jwt_leeway = NGX_CONF_UNSET;
     blcf->test_timeout = NGX_CONF_UNSET_MSEC;
+    blcf->provider = NGX_CONF_UNSET_PTR;
+    blcf->user = NGX_CONF_UNSET_PTR;
+    blcf->platform_keys = NGX_CONF_UNSET_PTR;
+    blcf->inject = NGX_CONF_UNSET;
+    blcf->source_header = NGX_CONF_UNSET;
 
     return blcf;
 }
@@ -690,6 +739,26 @@ ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->admin_claim_value,
                              prev->admin_claim_value, "admin");
     ngx_conf_merge_msec_value(conf->test_timeout, prev->test_timeout, 10000);
+    ngx_conf_merge_ptr_value(conf->provider, prev->provider, NULL);
+    ngx_conf_merge_ptr_value(conf->user, prev->user, NULL);
+    ngx_conf_merge_ptr_value(conf->platform_keys, prev->platform_keys, NULL);
+    ngx_conf_merge_value(conf->inject, prev->inject, 0);
+    ngx_conf_merge_value(conf->source_header, prev->source_header, 0);
+
+    if (conf->inject || conf->lookup) {
+        conf->handler = 1;
+
+        if (conf->provider == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\" requires \"byok_provider\"",
+                               conf->lookup ? "byok_lookup" : "byok_inject");
+            return NGX_CONF_ERROR;
+        }
+
+        /* without a trusted identity the JWT's sub is the user */
+
+        conf->needs_jwt = (conf->user == NULL);
+    }
 
     if (!conf->handler) {
         return NGX_CONF_OK;
@@ -1061,8 +1130,11 @@ ngx_http_byok_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = (ngx_http_handler_pt) cmd->post;
     blcf->handler = 1;
 
-    if (cmd->post != (void *) ngx_http_byok_catalog_api_handler
-        && cmd->post != (void *) ngx_http_byok_oauth_handler)
+    if (cmd->post == (void *) ngx_http_byok_lookup_handler) {
+        blcf->lookup = 1;
+
+    } else if (cmd->post != (void *) ngx_http_byok_catalog_api_handler
+               && cmd->post != (void *) ngx_http_byok_oauth_handler)
     {
         blcf->needs_jwt = 1;
     }

@@ -9,6 +9,10 @@ package Test::Nginx::Socket;
 use strict;
 use warnings;
 
+# upstream puts these on @INC too
+use lib 'lib';
+use lib 'inc';
+
 use Test::Base -base;
 
 our $VERSION = '0.30';
@@ -22,7 +26,7 @@ use IO::Socket::INET ();
 use List::Util qw(min);
 use POSIX qw(EAGAIN EWOULDBLOCK EINTR WNOHANG);
 use Time::HiRes qw(sleep);
-use Test::LongString qw(is_string);
+use Test::LongString;
 
 use Test::Nginx::Util;
 

@@ -123,7 +123,17 @@ sub bail_out (@);
 # ---------------------------------------------------------------------------
 # Small accessors
 
-sub is_running ($) { my $pid = shift; return kill 0, $pid }
+# a zombie that has not been reaped yet no longer counts as running
+sub is_running ($) {
+    my $pid = shift;
+    return 0 if !kill 0, $pid;
+    if (open my $in, '<', "/proc/$pid/stat") {
+        my $stat = <$in> // '';
+        close $in;
+        return 0 if $stat =~ /^\d+ \(.*\) [ZX]/s;
+    }
+    return 1;
+}
 sub no_long_string () { $NoLongString = 1 }
 sub no_shuffle () { $NoShuffle = 1 }
 sub no_nginx_manager () { $NoNginxManager = 1 }
@@ -574,6 +584,9 @@ _EOC_
 
     my $events_use = $EventType ? "    use $EventType;\n" : '';
 
+    # never leave a must_die server in the foreground (valgrind mode)
+    my $daemon = defined $block->must_die ? 'on' : $DaemonEnabled;
+
     my $user = '';
     if (defined $WorkerUser) {
         $user = "user $WorkerUser;\n";
@@ -586,7 +599,7 @@ _EOC_
 
     print $out <<"_EOC_";
 worker_processes  $Workers;
-daemon $DaemonEnabled;
+daemon $daemon;
 master_process $MasterProcessEnabled;
 error_log $err_log_file $LogLevel;
 pid       $PidFile;
@@ -663,7 +676,6 @@ sub relay_startup_stderr ($) {
     open my $in, '<', $file or return;
     my $data = do { local $/; <$in> };
     close $in;
-    unlink $file;
     return if !defined $data || $data eq '';
 
     print STDERR $data;
@@ -771,7 +783,8 @@ sub start_nginx ($$$$) {
     }
 
     my $cmd = nginx_command();
-    my (undef, $errfile) = File::Temp::tempfile('test-nginx-err-XXXXXX', TMPDIR => 1, OPEN => 0);
+    my $errtmp = File::Temp->new(TEMPLATE => 'test-nginx-err-XXXXXX', TMPDIR => 1);
+    my $errfile = $errtmp->filename;
 
     $ErrLogFilePos = 0;
     my $i = 0;
@@ -882,10 +895,11 @@ sub start_tcp_server ($) {
         bail_out("$name - no --- tcp_reply specified but --- tcp_listen is specified");
     }
 
+    # the query received is kept in a file (removed when the object goes)
     my ($req_len, $query_file) = ($block->tcp_query_len);
     if (defined $block->tcp_query || defined $req_len) {
         $req_len //= length $block->tcp_query;
-        (undef, $query_file) = File::Temp::tempfile('test-nginx-tcp-XXXXXX', TMPDIR => 1, OPEN => 0);
+        $query_file = File::Temp->new(TEMPLATE => 'test-nginx-tcp-XXXXXX', TMPDIR => 1);
     }
 
     my ($sock, $err);
@@ -957,7 +971,7 @@ sub tcp_server_loop {
             last if !defined $ret || !defined $chunk || $chunk eq '';
             $buf .= $chunk;
 
-            if ($query_file && open my $out, '>', $query_file) {
+            if ($query_file && open my $out, '>', "$query_file") {
                 binmode $out;
                 print $out $buf;
                 close $out;
@@ -1000,7 +1014,7 @@ sub run_tcp_server_tests ($$) {
     return if !$query_file;
 
     my $buf = '';
-    if (open my $in, '<', $query_file) {
+    if (open my $in, '<', "$query_file") {
         binmode $in;
         $buf = do { local $/; <$in> } // '';
         close $in;
@@ -1071,11 +1085,28 @@ sub block_skip_info ($) {
     return ($count, $skip, $reason // 'various reasons', $todo);
 }
 
+# Sections upstream implements but this runner does not: a block using one
+# stops the run instead of passing without the check being made.
+my @UnsupportedSections = qw(
+    http2 http3 curl curl_options curl_protocol curl_error
+    udp_listen udp_reply udp_reply_delay udp_query
+    stap stap_out stap_out_like stap_out_unlike
+    shutdown_error_log no_shutdown_error_log
+    skip_nginx2 skip_openssl skip_slave todo_nginx
+);
+
 sub run_test ($) {
     my $block = shift;
     return if defined $block->SKIP;
 
     my $name = $block->name;
+
+    for my $section (@UnsupportedSections) {
+        if (defined $block->$section) {
+            bail_out("$name - section --- $section is not supported by this "
+                     . "runner; use the upstream Test::Nginx for it");
+        }
+    }
 
     my $first_time = $FirstTime;
     $FirstTime = 0;
@@ -1196,7 +1227,6 @@ sub run_test ($) {
             stop_tcp_server();
             $tcp_socket->close;
         }
-        unlink $tcp_query_file if $tcp_query_file;
     }
 
     if (my $total_errlog = $ENV{TEST_NGINX_ERROR_LOG}) {

@@ -1,0 +1,986 @@
+
+/*
+ * The runtime lookup: which key does this user use for this provider?
+ * Served from the shared zone, read from the store on a miss, handed out
+ * by the auth_request target (byok_lookup), the variables, or injected
+ * straight into the proxied request (byok_inject).
+ */
+
+
+#include "ngx_http_byok.h"
+
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_byok_main_conf_t   *bmcf;
+    ngx_str_t                   *user;
+    ngx_str_t                   *provider;
+    ngx_array_t                 *keys;        /* ngx_http_byok_selected_t */
+} ngx_http_byok_load_ctx_t;
+
+
+static ngx_int_t ngx_http_byok_lookup_run(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_lookup_load(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, ngx_uint_t generation);
+static int ngx_http_byok_lookup_open(void *data,
+    const ngx_http_byok_sealed_t *sealed);
+static ngx_int_t ngx_http_byok_lookup_platform(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_set_output_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static void ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
+    ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p);
+static ngx_int_t ngx_http_byok_add_input_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static void ngx_http_byok_wipe_upstream(void *data);
+static void ngx_http_byok_quiet_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_byok_no_key(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_source_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_byok_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+#define NGX_HTTP_BYOK_VAR_KEY       0
+#define NGX_HTTP_BYOK_VAR_KEY_ID    1
+#define NGX_HTTP_BYOK_VAR_SOURCE    2
+#define NGX_HTTP_BYOK_VAR_MASKED    3
+#define NGX_HTTP_BYOK_VAR_USER      4
+#define NGX_HTTP_BYOK_VAR_PROVIDER  5
+
+
+static ngx_http_variable_t  ngx_http_byok_vars[] = {
+
+    { ngx_string("byok_key"), NULL, ngx_http_byok_variable,
+      NGX_HTTP_BYOK_VAR_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("byok_key_id"), NULL, ngx_http_byok_variable,
+      NGX_HTTP_BYOK_VAR_KEY_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("byok_key_source"), NULL, ngx_http_byok_variable,
+      NGX_HTTP_BYOK_VAR_SOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("byok_key_masked"), NULL, ngx_http_byok_variable,
+      NGX_HTTP_BYOK_VAR_MASKED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("byok_user"), NULL, ngx_http_byok_variable,
+      NGX_HTTP_BYOK_VAR_USER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("byok_provider"), NULL, ngx_http_byok_variable,
+      NGX_HTTP_BYOK_VAR_PROVIDER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_byok_source_names[] = {
+    ngx_string("none"),
+    ngx_string("user"),
+    ngx_string("platform")
+};
+
+
+/*
+ * Runs the lookup once per request.  NGX_OK with ctx->lookup_status set to
+ * 0 (a key or "none" was found) or to the HTTP status that refuses it.
+ */
+
+ngx_int_t
+ngx_http_byok_lookup(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
+{
+    ngx_int_t             rc;
+    ngx_http_byok_ctx_t  *ctx;
+
+    ctx = ngx_http_byok_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ctxp = ctx;
+
+    if (ctx->looked_up) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_byok_lookup_run(r, ctx);
+
+    if (rc == NGX_OK) {
+        ctx->looked_up = 1;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        user, provider;
+    ngx_uint_t                       generation;
+    ngx_http_byok_loc_conf_t        *blcf;
+    ngx_http_byok_main_conf_t       *bmcf;
+    const ngx_http_byok_provider_t  *p;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    ctx->source = NGX_HTTP_BYOK_SOURCE_NONE;
+
+    if (!bmcf->enabled || blcf->provider == NULL) {
+        ctx->lookup_status = NGX_HTTP_FORBIDDEN;
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, blcf->provider, &provider) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_byok_catalog_provider(bmcf->catalog, (char *) provider.data,
+                                       provider.len);
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "byok: unknown provider \"%V\"", &provider);
+        ctx->lookup_status = NGX_HTTP_BAD_REQUEST;
+        return NGX_OK;
+    }
+
+    ctx->provider.data = (u_char *) p->id;
+    ctx->provider.len = ngx_strlen(p->id);
+
+    /* identity: a trusted value from the configuration, or the JWT's sub */
+
+    if (blcf->user != NULL) {
+        if (ngx_http_complex_value(r, blcf->user, &user) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (user.len == 0 || user.len > NGX_HTTP_BYOK_USER_MAX) {
+            ctx->lookup_status = NGX_HTTP_UNAUTHORIZED;
+            return NGX_OK;
+        }
+
+        /* the store takes C strings */
+
+        ctx->user.data = (u_char *) ngx_http_byok_cstr(r->pool, &user);
+        if (ctx->user.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->user.len = user.len;
+
+    } else {
+        rc = ngx_http_byok_authenticate(r, &ctx);
+
+        if (rc == NGX_HTTP_UNAUTHORIZED) {
+            ctx->lookup_status = NGX_HTTP_UNAUTHORIZED;
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    rc = ngx_http_byok_cache_get(r, &ctx->user, &ctx->provider,
+                                 &ctx->selected, &generation);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_byok_lookup_load(r, ctx, generation);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ctx->lookup_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            return NGX_OK;
+        }
+    }
+
+    if (ctx->selected.id) {
+        ctx->source = NGX_HTTP_BYOK_SOURCE_USER;
+
+    } else {
+        if (ngx_http_byok_lookup_platform(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->source == NGX_HTTP_BYOK_SOURCE_NONE) {
+        ctx->lookup_status = NGX_HTTP_FORBIDDEN;
+        return NGX_OK;
+    }
+
+    ctx->masked.data = ngx_pnalloc(r->pool, 8 + 3);
+    if (ctx->masked.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->masked.len = ngx_sprintf(ctx->masked.data, "%*s***",
+                                  ngx_min(ctx->selected.value.len, 8),
+                                  ctx->selected.value.data)
+                      - ctx->masked.data;
+
+    ctx->lookup_status = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A cache miss: reads and opens the user's usable keys for the provider in
+ * selection order, caches them all and selects the first.  NGX_DECLINED
+ * when the store cannot be read.
+ */
+
+static ngx_int_t
+ngx_http_byok_lookup_load(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    ngx_uint_t generation)
+{
+    int                         rc;
+    ngx_uint_t                  i;
+    ngx_http_byok_selected_t   *keys;
+    ngx_http_byok_load_ctx_t    lctx;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    if (bmcf->store == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok: lookup of user \"%V\" for \"%V\": "
+                      "the store is not open", &ctx->user, &ctx->provider);
+        return NGX_DECLINED;
+    }
+
+    lctx.request = r;
+    lctx.bmcf = bmcf;
+    lctx.user = &ctx->user;
+    lctx.provider = &ctx->provider;
+    lctx.keys = ngx_array_create(r->pool, 2,
+                                 sizeof(ngx_http_byok_selected_t));
+    if (lctx.keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_byok_store_sealed(bmcf->store, (char *) ctx->user.data,
+                                    (char *) ctx->provider.data, 0,
+                                    ngx_http_byok_lookup_open, &lctx);
+
+    keys = lctx.keys->elts;
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        for (i = 0; i < lctx.keys->nelts; i++) {
+            ngx_http_byok_wipe_str(&keys[i].value);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok: lookup of user \"%V\" for \"%V\": %s",
+                      &ctx->user, &ctx->provider,
+                      ngx_http_byok_store_error(bmcf->store));
+        return NGX_DECLINED;
+    }
+
+    ngx_http_byok_cache_put(r, &ctx->user, &ctx->provider, keys,
+                            lctx.keys->nelts, generation);
+
+    if (lctx.keys->nelts) {
+        ctx->selected = keys[0];
+    }
+
+    for (i = 1; i < lctx.keys->nelts; i++) {
+        ngx_http_byok_wipe_str(&keys[i].value);
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_byok_lookup_open(void *data, const ngx_http_byok_sealed_t *sealed)
+{
+    ngx_http_byok_load_ctx_t *lctx = data;
+
+    size_t                     len;
+    ngx_http_byok_aad_t        aad;
+    ngx_http_byok_selected_t  *sel;
+
+    if (sealed->blob_len <= NGX_HTTP_BYOK_SEAL_OVERHEAD) {
+        return -1;
+    }
+
+    sel = ngx_array_push(lctx->keys);
+    if (sel == NULL) {
+        return -1;
+    }
+
+    sel->id = sealed->id;
+    sel->value.len = 0;
+    sel->value.data = ngx_pnalloc(lctx->request->pool,
+                                  sealed->blob_len
+                                  - NGX_HTTP_BYOK_SEAL_OVERHEAD);
+    if (sel->value.data == NULL) {
+        lctx->keys->nelts--;
+        return -1;
+    }
+
+    aad.user = lctx->user->data;
+    aad.user_len = lctx->user->len;
+    aad.key_id = sealed->id;
+    aad.provider = lctx->provider->data;
+    aad.provider_len = lctx->provider->len;
+
+    if (ngx_http_byok_open(lctx->bmcf->masters, lctx->bmcf->nmasters, &aad,
+                           sealed->blob, sealed->blob_len, sel->value.data,
+                           &len)
+        != NGX_HTTP_BYOK_SEAL_OK)
+    {
+        /* a row that does not open is never handed out, and is loud */
+        ngx_log_error(NGX_LOG_ALERT, lctx->request->connection->log, 0,
+                      "byok: key %L does not open: its sealed value was "
+                      "altered or moved", sealed->id);
+        lctx->keys->nelts--;
+        return 0;
+    }
+
+    sel->value.len = len;
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_byok_lookup_platform(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+{
+    ngx_str_t                      value;
+    ngx_uint_t                     i;
+    ngx_http_byok_loc_conf_t      *blcf;
+    ngx_http_byok_platform_key_t  *pk;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    if (blcf->platform_keys == NULL) {
+        return NGX_OK;
+    }
+
+    pk = blcf->platform_keys->elts;
+
+    for (i = 0; i < blcf->platform_keys->nelts; i++) {
+
+        if (pk[i].provider.len != ctx->provider.len
+            || ngx_strncmp(pk[i].provider.data, ctx->provider.data,
+                           ctx->provider.len) != 0)
+        {
+            continue;
+        }
+
+        if (pk[i].value != NULL) {
+            if (ngx_http_complex_value(r, pk[i].value, &value) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else {
+            value = pk[i].key;
+        }
+
+        if (value.len == 0) {
+            return NGX_OK;
+        }
+
+        if (!ngx_http_byok_header_value_valid(value.data, value.len)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "byok_platform_key for \"%V\" is not a valid "
+                          "header value and is not used", &ctx->provider);
+            return NGX_OK;
+        }
+
+        ctx->selected.id = 0;
+        ctx->selected.value.data = ngx_pnalloc(r->pool, value.len);
+        if (ctx->selected.value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->selected.value.data, value.data, value.len);
+        ctx->selected.value.len = value.len;
+
+        ctx->source = NGX_HTTP_BYOK_SOURCE_PLATFORM;
+
+        return NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+/* byok_lookup: the auth_request target */
+
+ngx_int_t
+ngx_http_byok_lookup_handler(ngx_http_request_t *r)
+{
+    u_char               *p;
+    ngx_int_t             rc;
+    ngx_str_t             id;
+    ngx_http_byok_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_byok_lookup(r, &ctx);
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->lookup_status) {
+        return ctx->lookup_status;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    id.data = p;
+    id.len = ctx->selected.id ? (size_t) (ngx_sprintf(p, "%L",
+                                                     ctx->selected.id) - p)
+                              : 0;
+
+    if (ngx_http_byok_set_output_header(r, "X-BYOK-Key",
+                                        &ctx->selected.value)
+        != NGX_OK
+        || ngx_http_byok_set_output_header(r, "X-BYOK-Key-Id", &id) != NGX_OK
+        || ngx_http_byok_set_output_header(r, "X-BYOK-Source",
+                                      &ngx_http_byok_source_names[ctx->source])
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_byok_quiet_log(r);
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+/*
+ * byok_inject: in the precontent phase, before proxy_pass builds the
+ * upstream request, the client's credentials are replaced with the key.
+ */
+
+ngx_int_t
+ngx_http_byok_inject_handler(ngx_http_request_t *r)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_uint_t                       i;
+    ngx_str_t                        value;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_byok_ctx_t             *ctx;
+    ngx_http_byok_loc_conf_t        *blcf;
+    ngx_http_byok_main_conf_t       *bmcf;
+    const ngx_http_byok_provider_t  *provider;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    if (!blcf->inject || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_byok_lookup(r, &ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->inject_done) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->lookup_status) {
+        return ngx_http_byok_no_key(r, ctx);
+    }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    provider = ngx_http_byok_catalog_provider(bmcf->catalog,
+                                              (char *) ctx->provider.data,
+                                              ctx->provider.len);
+
+    len = ngx_strlen(provider->auth_prefix) + ctx->selected.value.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->injected.data = p;
+    ctx->injected.len = ngx_sprintf(p, "%s%V", provider->auth_prefix,
+                                    &ctx->selected.value)
+                        - p;
+
+    if (!ngx_http_byok_header_value_valid(ctx->injected.data,
+                                          ctx->injected.len))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok: key %L for \"%V\" is not a valid header value "
+                      "and is not sent", ctx->selected.id, &ctx->provider);
+        ctx->lookup_status = NGX_HTTP_FORBIDDEN;
+        return ngx_http_byok_no_key(r, ctx);
+    }
+
+    ngx_http_byok_remove_input_headers(r, bmcf->catalog, provider);
+
+    if (ngx_http_byok_add_input_header(r, provider->auth_header,
+                                       &ctx->injected)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < provider->nheaders; i++) {
+        value.data = (u_char *) provider->headers[i].value;
+        value.len = ngx_strlen(provider->headers[i].value);
+
+        if (ngx_http_byok_add_input_header(r, provider->headers[i].name,
+                                           &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_http_byok_quiet_log(r);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_byok_wipe_upstream;
+    cln->data = r;
+
+    ctx->inject_done = 1;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * nginx logs request and response headers and script values at debug
+ * level: a connection that carries a key logs nothing below info from the
+ * moment the key is handed out.
+ */
+
+static void
+ngx_http_byok_quiet_log(ngx_http_request_t *r)
+{
+    if (r->connection->log->log_level > NGX_LOG_INFO) {
+        r->connection->log->log_level = NGX_LOG_INFO;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_byok_no_key(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (ctx->lookup_status) {
+
+    case NGX_HTTP_UNAUTHORIZED:
+        return ngx_http_byok_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "unauthorized",
+                                        "A valid identity is required.",
+                                        NULL);
+
+    case NGX_HTTP_BAD_REQUEST:
+        return ngx_http_byok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "Unknown provider.", NULL);
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "store_unavailable",
+                                        "The key store is unavailable.",
+                                        NULL);
+
+    default:
+        return ngx_http_byok_send_error(r, NGX_HTTP_FORBIDDEN,
+                                        "no_key_available",
+                                        "No key is available for this "
+                                        "provider.", NULL);
+    }
+}
+
+
+static void
+ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
+    ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p)
+{
+    ngx_uint_t        i, k, drop;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (part->nelts == 0) {
+            continue;
+        }
+
+        drop = (h[i].key.len == sizeof("Authorization") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
+                                   h[i].key.len) == 0);
+
+        for (k = 0; !drop && k < catalog->nauth_headers; k++) {
+            drop = (h[i].key.len == ngx_strlen(catalog->auth_headers[k])
+                    && ngx_strncasecmp(h[i].key.data,
+                                       (u_char *) catalog->auth_headers[k],
+                                       h[i].key.len) == 0);
+        }
+
+        for (k = 0; !drop && k < p->nheaders; k++) {
+            drop = (h[i].key.len == ngx_strlen(p->headers[k].name)
+                    && ngx_strncasecmp(h[i].key.data,
+                                       (u_char *) p->headers[k].name,
+                                       h[i].key.len) == 0);
+        }
+
+        if (!drop) {
+            continue;
+        }
+
+        /* shift the rest of this part down over the dropped header */
+
+        ngx_memmove(&h[i], &h[i + 1],
+                    (part->nelts - i - 1) * sizeof(ngx_table_elt_t));
+        part->nelts--;
+        i--;
+
+        if (part == r->headers_in.headers.last || part->nelts) {
+            continue;
+        }
+    }
+
+    r->headers_in.authorization = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_byok_add_input_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_set_output_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the proxied request's header buffer holds the key: wipe it at the end */
+
+static void
+ngx_http_byok_wipe_upstream(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_buf_t  *b;
+
+    if (r->upstream == NULL || r->upstream->request_bufs == NULL) {
+        return;
+    }
+
+    b = r->upstream->request_bufs->buf;
+
+    if (b != NULL && !b->in_file && b->start != NULL && b->temporary) {
+        ngx_explicit_memzero(b->start, b->end - b->start);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_byok_source_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_byok_ctx_t       *ctx;
+    ngx_http_byok_loc_conf_t  *blcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    if (!blcf->source_header) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
+
+    if (ctx == NULL || !ctx->inject_done) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ngx_http_byok_set_output_header(r, "X-BYOK-Source",
+                                      &ngx_http_byok_source_names[ctx->source])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_byok_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char               *p;
+    ngx_str_t             s;
+    ngx_http_byok_ctx_t  *ctx;
+
+    if (ngx_http_byok_lookup(r, &ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&s);
+
+    switch (data) {
+
+    case NGX_HTTP_BYOK_VAR_KEY:
+        if (ctx->lookup_status == 0) {
+            s = ctx->selected.value;
+            ngx_http_byok_quiet_log(r);
+        }
+        break;
+
+    case NGX_HTTP_BYOK_VAR_KEY_ID:
+        if (ctx->lookup_status == 0 && ctx->selected.id) {
+            p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.data = p;
+            s.len = ngx_sprintf(p, "%L", ctx->selected.id) - p;
+        }
+        break;
+
+    case NGX_HTTP_BYOK_VAR_SOURCE:
+        s = ngx_http_byok_source_names[ctx->lookup_status ? 0 : ctx->source];
+        break;
+
+    case NGX_HTTP_BYOK_VAR_MASKED:
+        if (ctx->lookup_status == 0) {
+            s = ctx->masked;
+        }
+        break;
+
+    case NGX_HTTP_BYOK_VAR_USER:
+        s = ctx->user;
+        break;
+
+    default: /* NGX_HTTP_BYOK_VAR_PROVIDER */
+        s = ctx->provider;
+        break;
+    }
+
+    if (s.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = s.data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_byok_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_byok_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_byok_lookup_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_byok_inject_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_byok_source_header_filter;
+
+    return NGX_OK;
+}
+
+
+/* byok_platform_key PROVIDER VALUE: a complex value, env:NAME or file:PATH */
+
+char *
+ngx_http_byok_platform_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_byok_loc_conf_t *blcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_byok_platform_key_t      *pk;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (blcf->platform_keys == NGX_CONF_UNSET_PTR) {
+        blcf->platform_keys = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_byok_platform_key_t));
+        if (blcf->platform_keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    pk = ngx_array_push(blcf->platform_keys);
+    if (pk == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(pk, sizeof(ngx_http_byok_platform_key_t));
+
+    pk->provider = value[1];
+
+    if (ngx_strncmp(value[2].data, "env:", 4) == 0
+        || ngx_strncmp(value[2].data, "file:", 5) == 0)
+    {
+        if (ngx_http_byok_read_secret(cf, &value[2], &pk->key) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "byok_platform_key: %V is not available",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        while (pk->key.len && (pk->key.data[pk->key.len - 1] == '\n'
+                               || pk->key.data[pk->key.len - 1] == '\r'))
+        {
+            pk->key.len--;
+        }
+
+        if (!ngx_http_byok_header_value_valid(pk->key.data, pk->key.len)) {
+            ngx_http_byok_wipe_str(&pk->key);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "byok_platform_key: %V is not a valid "
+                               "header value", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    pk->value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (pk->value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = pk->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
