@@ -869,3 +869,76 @@ sub run_test_helper ($$$) {
 }
 
 1;
+__END__
+
+=head1 NAME
+
+Test::Nginx::Socket - local, compatible subset of the upstream Test::Nginx::Socket
+
+=head1 SYNOPSIS
+
+    PERL5LIB=t/lib prove -r t/
+
+=head1 DESCRIPTION
+
+Used only where the upstream Test::Nginx (openresty/test-nginx) is not
+installed; a F<.t> file runs unchanged under either.  The generated
+F<nginx.conf>, the default settings, the test names and the number of
+assertions per section follow upstream.
+
+Supported sections: C<main_config>, C<post_main_config>, C<http_config>,
+C<config>, C<server_name>, C<log_level>, C<error_log_file>, C<user_files>,
+C<init>, C<request> (string, array of requests, array of packets),
+C<raw_request>, C<raw_request_middle_delay>, C<pipelined_requests>,
+C<more_headers>, C<timeout>, C<abort>, C<wait>, C<shutdown>,
+C<ignore_response>, C<http09>, C<error_code>, C<error_code_like>,
+C<response_headers>, C<response_headers_like>,
+C<raw_response_headers_like>, C<raw_response_headers_unlike>,
+C<response_body>, C<response_body_like>, C<response_body_unlike>,
+C<response_body_filters>, C<charset>, C<error_log>, C<no_error_log>,
+C<grep_error_log>, C<grep_error_log_out>, C<access_log>, C<no_access_log>,
+C<must_die>, C<tcp_listen>, C<tcp_reply>, C<tcp_reply_delay>, C<tcp_query>,
+C<tcp_query_len>, C<tcp_shutdown>, C<tcp_no_close>, C<skip_nginx>,
+C<skip_eval>, C<todo>, C<reload_fails>, plus the Test::Base C<ONLY>,
+C<SKIP>, C<LAST> and filters such as C<eval> and C<chomp>.  Sections that
+upstream has but this runner lacks (C<http2>, C<udp_*>, C<stap*>, C<curl*>,
+C<shutdown_error_log>, ...) stop the run with an explanation.
+
+Environment: C<TEST_NGINX_BINARY>, C<TEST_NGINX_SERVER_PORT>,
+C<TEST_NGINX_PORT>, C<TEST_NGINX_CLIENT_PORT>, C<TEST_NGINX_SERVROOT>,
+C<TEST_NGINX_LOG_LEVEL>, C<TEST_NGINX_MASTER_PROCESS>, C<TEST_NGINX_USE_HUP>,
+C<TEST_NGINX_USE_VALGRIND>, C<TEST_NGINX_NO_CLEAN>, C<TEST_NGINX_SLEEP>,
+C<TEST_NGINX_TIMEOUT>, C<TEST_NGINX_NO_SHUFFLE>, C<TEST_NGINX_LOAD_MODULES>,
+C<TEST_NGINX_FORCE_RESTART_ON_TEST>, C<TEST_NGINX_ERROR_LOG>,
+C<TEST_NGINX_EVENT_TYPE>, C<TEST_NGINX_POSTPONE_OUTPUT>,
+C<TEST_NGINX_WORKER_USER>, C<TEST_NGINX_NO_NGINX_MANAGER>.
+C<$TEST_NGINX_*> variables are expanded in the configuration sections and
+user files; C<TEST_NGINX_SERVER_ROOT> and C<TEST_NGINX_SERVER_PORT> are set
+by the runner, C<TEST_NGINX_HTML_DIR> is not (as upstream: set it in the
+F<.t> file with C<< $ENV{TEST_NGINX_HTML_DIR} ||= html_dir(); >>).
+
+=head1 SERVER ROOT
+
+As upstream, nginx is restarted for every block that has a C<config>
+section, and the server root is prepared again before each start:
+F<conf/>, F<html/>, F<logs/>, F<*_temp> and F<*_cache> are removed and the
+server root must then be empty, otherwise the run is aborted.  Nothing
+written by one block survives into the next one; files a test needs across
+requests belong in F<logs/> or F<html/> (kept for the repeated requests of
+one block) or outside the server root.  With C<TEST_NGINX_USE_HUP> the
+master process is kept and reloaded, every regular file below the server
+root is removed before the reload (directories stay) and error.log starts
+afresh.  A block without a C<config> section reuses the running server as
+it is.
+
+=head1 DIFFERENCES
+
+What nginx writes to stderr while starting (for example C<[emerg]> lines of
+an nginx built with C<--error-log-path=stderr>, as Debian's is) is also
+appended to F<logs/error.log>, so C<must_die> blocks can check it with
+C<error_log>.  Under C<TEST_NGINX_USE_VALGRIND> valgrind's report is
+printed on stderr as upstream does and, in addition, any C<==PID==> report
+line fails the block it belongs to; F<valgrind.suppress> or
+F<t/valgrind.suppress> is used when present.
+
+=cut
