@@ -25,13 +25,18 @@ UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror \
                -Wno-unused-parameter -Ingx_http_byok_module
 UNIT_TESTS  := seal jwt catalog
 
-.PHONY: all run test unit deps bench fuzz install clean
+.PHONY: all run test unit deps bench fuzz install clean FORCE
 
 all: $(BUILD)/ngx_http_byok_module.so
 
 # nginx's configure writes a Makefile into its working directory, so it runs
 # in a scratch tree of symlinks: nothing is written under NGINX_SRC.
-$(BUILD)/nginx/Makefile: config
+# the compiled-in catalog path: a different CATALOG_PATH reconfigures
+$(BUILD)/catalog-path: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CATALOG_PATH)' | cmp -s - $@ || echo '$(CATALOG_PATH)' > $@
+
+$(BUILD)/nginx/Makefile: config $(BUILD)/catalog-path
 	rm -rf $(BUILD)/nginx $(BUILD)/nginx-tree
 	mkdir -p $(BUILD)/nginx-tree
 	ln -s $(NGINX_SRC)/auto $(NGINX_SRC)/configure $(NGINX_SRC)/src \
@@ -56,10 +61,12 @@ unit: $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
 deps:
 	sh t/install-deps.sh
 
-run: all
+run: deps
+	$(MAKE) all
 	sh dev/run.sh '$(BUILD)' '$(NGINX_BIN)'
 
-test: all unit
+test: deps
+	$(MAKE) all unit
 	BYOK_CATALOG='$(CURDIR)/catalog/providers.json' \
 	TEST_NGINX_BYOK_MODULE='$(BUILD)/ngx_http_byok_module.so' \
 	TEST_NGINX_BINARY='$(NGINX_BIN)' \
