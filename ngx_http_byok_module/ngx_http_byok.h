@@ -49,6 +49,9 @@ typedef struct {
     ngx_uint_t                   test_burst;
     ngx_msec_t                   cache_ttl;
     ngx_flag_t                   allow_insecure_test_urls;
+    time_t                       cooldown_max;
+    ngx_msec_t                   usage_flush;
+    ngx_event_t                  usage_event;
 
     ngx_array_t                 *default_jwt_keys;
 
@@ -98,19 +101,42 @@ typedef struct {
 } ngx_http_byok_zone_t;
 
 
+/* key health (SPEC 7.4); the names are the key object's "status" */
+#define NGX_HTTP_BYOK_KEY_ACTIVE      0
+#define NGX_HTTP_BYOK_KEY_INVALID     1
+#define NGX_HTTP_BYOK_KEY_EXHAUSTED   2
+#define NGX_HTTP_BYOK_KEY_COOLDOWN    3
+
+
 /* a key of a cached selection, inside the zone */
 typedef struct {
     int64_t                      id;
     size_t                       len;
+    time_t                       until;       /* end of a cool-down */
+    time_t                       last_used;
+    ngx_uint_t                   state;
+    ngx_uint_t                   uses;        /* not yet written */
+    ngx_uint_t                   failures;
     u_char                       value[1];
 } ngx_http_byok_record_t;
 
 
-/* one usable key of a selection, as copied out of the zone */
+/* one key of a selection, as copied out of the zone or the store */
 typedef struct {
     int64_t                      id;
     ngx_str_t                    value;       /* plaintext, wiped */
+    ngx_uint_t                   state;
+    time_t                       until;
 } ngx_http_byok_selected_t;
+
+
+/* usage counters on their way from the zone to the store */
+typedef struct {
+    int64_t                      id;
+    ngx_uint_t                   uses;
+    ngx_uint_t                   failures;
+    time_t                       last_used;
+} ngx_http_byok_usage_t;
 
 
 typedef struct {
@@ -126,6 +152,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_http_request_t          *request;
     ngx_str_t                    user;        /* NUL-terminated */
     json_t                      *claims;
     int64_t                      id;
@@ -142,6 +169,8 @@ typedef struct {
     unsigned                     authenticated:1;
     unsigned                     looked_up:1;
     unsigned                     inject_done:1;
+    unsigned                     reported:1;
+    unsigned                     retried:1;
 } ngx_http_byok_ctx_t;
 
 
@@ -183,7 +212,14 @@ ngx_int_t ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
     ngx_uint_t *generation);
 void ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     ngx_str_t *provider, ngx_http_byok_selected_t *keys, ngx_uint_t n,
-    ngx_uint_t generation);
+    ngx_uint_t generation, int64_t used);
+ngx_uint_t ngx_http_byok_key_usable(ngx_uint_t state, time_t until,
+    time_t now);
+ngx_int_t ngx_http_byok_cache_health(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider, int64_t id, ngx_uint_t state, time_t until,
+    ngx_uint_t failure);
+ngx_uint_t ngx_http_byok_cache_usage(ngx_http_byok_zone_t *zone,
+    ngx_http_byok_usage_t *usage, ngx_uint_t max);
 ngx_int_t ngx_http_byok_cache_flush(ngx_http_byok_zone_t *zone);
 ngx_int_t ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
     ngx_uint_t rate, ngx_uint_t burst, time_t *retry_after);
@@ -201,6 +237,9 @@ ngx_int_t ngx_http_byok_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_byok_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len);
 char *ngx_http_byok_cstr(ngx_pool_t *pool, ngx_str_t *s);
+ngx_uint_t ngx_http_byok_key_state(const char *name);
+const char *ngx_http_byok_key_state_name(ngx_uint_t state);
+void ngx_http_byok_usage_flush(ngx_event_t *ev);
 u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
 
 

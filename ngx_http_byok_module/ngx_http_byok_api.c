@@ -65,7 +65,7 @@ static const char  *ngx_http_byok_create_fields[] = {
 };
 
 static const char  *ngx_http_byok_patch_fields[] = {
-    "label", "rotation_priority", "rentable", NULL
+    "label", "rotation_priority", "rentable", "status", NULL
 };
 
 static const char  *ngx_http_byok_order_fields[] = {
@@ -687,7 +687,7 @@ ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     int64_t id, json_t *body)
 {
     int                     rc;
-    json_t                 *label, *prio, *rentable;
+    json_t                 *label, *prio, *rentable, *status;
     int64_t                 priority;
     const char             *label_value;
     ngx_int_t               nrc;
@@ -704,6 +704,18 @@ ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     label = json_object_get(body, "label");
     prio = json_object_get(body, "rotation_priority");
     rentable = json_object_get(body, "rentable");
+    status = json_object_get(body, "status");
+
+    /* "status":"active" re-enables a key the provider refused */
+
+    if (status != NULL
+        && (!json_is_string(status)
+            || ngx_strcmp(json_string_value(status), "active") != 0))
+    {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "status can only be set to "
+                                        "\"active\".", "status");
+    }
 
     if (rentable != NULL && !json_is_boolean(rentable)) {
         return ngx_http_byok_send_error(r, 422, "validation_failed",
@@ -718,7 +730,7 @@ ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
                                         NULL);
     }
 
-    if (label == NULL && prio == NULL && rentable == NULL) {
+    if (label == NULL && prio == NULL && rentable == NULL && status == NULL) {
         return ngx_http_byok_send_error(r, 422, "validation_failed",
                                         "Send label and/or "
                                         "rotation_priority.", NULL);
@@ -759,7 +771,7 @@ ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 
     rc = ngx_http_byok_store_update(store, (char *) ctx->user.data, id,
                                     label_value, prio ? &priority : NULL,
-                                    &audit, &key);
+                                    status != NULL, &audit, &key);
 
     if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
         return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -1036,7 +1048,9 @@ ngx_http_byok_oauth_handler(ngx_http_request_t *r)
 static json_t *
 ngx_http_byok_key_json(ngx_http_byok_key_t *key)
 {
-    json_t  *o, *test;
+    json_t      *o, *test;
+    int64_t      until;
+    const char  *status;
 
     if (key->test_result[0]) {
         test = json_pack("{s:s, s:o, s:o}",
@@ -1050,8 +1064,16 @@ ngx_http_byok_key_json(ngx_http_byok_key_t *key)
         test = json_null();
     }
 
+    status = key->status;
+    until = key->status_until;
+
+    if (ngx_strcmp(status, "cooldown") == 0 && until <= ngx_time()) {
+        status = "active";
+        until = 0;
+    }
+
     o = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:I, s:b, s:s, s:o, s:o,"
-                  " s:o, s:o, s:o}",
+                  " s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
                   "id", (json_int_t) key->id,
                   "category", key->category,
                   "provider", key->provider,
@@ -1061,12 +1083,16 @@ ngx_http_byok_key_json(ngx_http_byok_key_t *key)
                   "masked", key->masked,
                   "rotation_priority", (json_int_t) key->rotation_priority,
                   "rentable", 0,
-                  "status", key->status,
+                  "status", status,
                   "created_at", ngx_http_byok_time_json(key->created_at),
                   "updated_at", ngx_http_byok_time_json(key->updated_at),
                   "revoked_at", ngx_http_byok_time_json(key->revoked_at),
                   "last_test", test,
-                  "last_used_at", ngx_http_byok_time_json(key->last_used_at));
+                  "last_used_at", ngx_http_byok_time_json(key->last_used_at),
+                  "status_since", ngx_http_byok_time_json(key->status_at),
+                  "status_until", ngx_http_byok_time_json(until),
+                  "requests", (json_int_t) key->use_count,
+                  "failures", (json_int_t) key->failure_count);
 
     return o;
 }

@@ -111,6 +111,22 @@ ngx_http_byok_get_ctx(ngx_http_request_t *r)
         return ctx;
     }
 
+    /*
+     * An internal redirect (error_page to the retry location) clears module
+     * contexts; the one this request had is found by its pool cleanup.
+     */
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_byok_ctx_cleanup) {
+            ctx = cln->data;
+
+            if (ctx->request == r) {
+                ngx_http_set_ctx(r, ctx, ngx_http_byok_module);
+                return ctx;
+            }
+        }
+    }
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_ctx_t));
     if (ctx == NULL) {
         return NULL;
@@ -123,6 +139,8 @@ ngx_http_byok_get_ctx(ngx_http_request_t *r)
 
     cln->handler = ngx_http_byok_ctx_cleanup;
     cln->data = ctx;
+
+    ctx->request = r;
 
     ngx_http_set_ctx(r, ctx, ngx_http_byok_module);
 

@@ -229,7 +229,9 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
                                      + NGX_HTTP_BYOK_ID_MAX + 2];
     u_char                     *p;
     size_t                      len;
+    time_t                      now;
     uint32_t                    hash;
+    ngx_uint_t                  i;
     ngx_http_byok_node_t       *bn;
     ngx_http_byok_zone_t       *zone;
     ngx_http_byok_record_t     *rec;
@@ -267,23 +269,35 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
     ngx_queue_remove(&bn->queue);
     ngx_queue_insert_head(&zone->sh->lru, &bn->queue);
 
-    if (bn->nkeys) {
-        rec = (ngx_http_byok_record_t *)
-                  (bn->data + ngx_align(bn->len, sizeof(int64_t)));
+    now = ngx_time();
+    p = bn->data + ngx_align(bn->len, sizeof(int64_t));
 
-        /* the allocation is done under the lock: it is a small pool copy */
+    for (i = 0; i < bn->nkeys; i++) {
+        rec = (ngx_http_byok_record_t *) p;
+        p += ngx_align(offsetof(ngx_http_byok_record_t, value) + rec->len,
+                       sizeof(int64_t));
 
-        p = ngx_pnalloc(r->pool, rec->len);
-        if (p == NULL) {
+        if (!ngx_http_byok_key_usable(rec->state, rec->until, now)) {
+            continue;
+        }
+
+        /* a small pool copy under the lock, no crypto and no I/O */
+
+        sel->value.data = ngx_pnalloc(r->pool, rec->len);
+        if (sel->value.data == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_ERROR;
         }
 
-        ngx_memcpy(p, rec->value, rec->len);
+        ngx_memcpy(sel->value.data, rec->value, rec->len);
 
         sel->id = rec->id;
-        sel->value.data = p;
         sel->value.len = rec->len;
+
+        rec->uses++;
+        rec->last_used = now;
+
+        break;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -300,7 +314,7 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
 void
 ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     ngx_str_t *provider, ngx_http_byok_selected_t *keys, ngx_uint_t n,
-    ngx_uint_t generation)
+    ngx_uint_t generation, int64_t used)
 {
     u_char                      name[NGX_HTTP_BYOK_USER_MAX
                                      + NGX_HTTP_BYOK_ID_MAX + 2];
@@ -354,6 +368,11 @@ ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
         rec = (ngx_http_byok_record_t *) p;
         rec->id = keys[i].id;
         rec->len = keys[i].value.len;
+        rec->state = keys[i].state;
+        rec->until = keys[i].until;
+        rec->uses = (keys[i].id == used) ? 1 : 0;
+        rec->failures = 0;
+        rec->last_used = rec->uses ? ngx_time() : 0;
         ngx_memcpy(rec->value, keys[i].value.data, keys[i].value.len);
 
         p += ngx_align(offsetof(ngx_http_byok_record_t, value)
@@ -363,6 +382,153 @@ ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     zone->sh->entries++;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_byok_key_usable(ngx_uint_t state, time_t until, time_t now)
+{
+    return state == NGX_HTTP_BYOK_KEY_ACTIVE
+           || (state == NGX_HTTP_BYOK_KEY_COOLDOWN && until <= now);
+}
+
+
+/*
+ * Records what a provider said about a key: every worker sees the new
+ * state at once.  NGX_OK when the state changed (the caller persists and
+ * audits it), NGX_DONE when it was already known.
+ */
+
+ngx_int_t
+ngx_http_byok_cache_health(ngx_http_request_t *r, ngx_str_t *user,
+    ngx_str_t *provider, int64_t id, ngx_uint_t state, time_t until,
+    ngx_uint_t failure)
+{
+    u_char                      name[NGX_HTTP_BYOK_USER_MAX
+                                     + NGX_HTTP_BYOK_ID_MAX + 2];
+    u_char                     *p;
+    size_t                      len;
+    uint32_t                    hash;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_http_byok_node_t       *bn;
+    ngx_http_byok_zone_t       *zone;
+    ngx_http_byok_record_t     *rec;
+
+    zone = ngx_http_byok_zone(r);
+    if (zone == NULL) {
+        return NGX_DONE;
+    }
+
+    len = ngx_http_byok_node_name(name, user, provider);
+    hash = ngx_crc32_short(name, len);
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    bn = ngx_http_byok_node_find(zone->sh, NGX_HTTP_BYOK_NODE_SELECTION,
+                                 name, len, hash);
+    rec = NULL;
+
+    if (bn != NULL) {
+        p = bn->data + ngx_align(bn->len, sizeof(int64_t));
+
+        for (i = 0; i < bn->nkeys; i++) {
+            rec = (ngx_http_byok_record_t *) p;
+
+            if (rec->id == id) {
+                break;
+            }
+
+            p += ngx_align(offsetof(ngx_http_byok_record_t, value)
+                           + rec->len, sizeof(int64_t));
+            rec = NULL;
+        }
+    }
+
+    if (rec == NULL) {
+        /* not cached: the store is the truth, and no stale load may win */
+        zone->sh->generation++;
+
+    } else {
+        if (failure) {
+            rec->failures++;
+        }
+
+        if (state == NGX_HTTP_BYOK_KEY_ACTIVE
+            || (rec->state == state
+                && (state != NGX_HTTP_BYOK_KEY_COOLDOWN
+                    || rec->until > ngx_time())))
+        {
+            rc = NGX_DONE;
+
+        } else {
+            rec->state = state;
+            rec->until = until;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Takes the usage counters of cached keys out of the zone, at most "max";
+ * the caller writes them to the store outside the lock.
+ */
+
+ngx_uint_t
+ngx_http_byok_cache_usage(ngx_http_byok_zone_t *zone,
+    ngx_http_byok_usage_t *usage, ngx_uint_t max)
+{
+    u_char                  *p;
+    ngx_uint_t               i, n;
+    ngx_queue_t             *q;
+    ngx_http_byok_node_t    *bn;
+    ngx_http_byok_record_t  *rec;
+
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru) && n < max;
+         q = ngx_queue_next(q))
+    {
+        bn = ngx_queue_data(q, ngx_http_byok_node_t, queue);
+
+        if (bn->kind != NGX_HTTP_BYOK_NODE_SELECTION) {
+            continue;
+        }
+
+        p = bn->data + ngx_align(bn->len, sizeof(int64_t));
+
+        for (i = 0; i < bn->nkeys && n < max; i++) {
+            rec = (ngx_http_byok_record_t *) p;
+            p += ngx_align(offsetof(ngx_http_byok_record_t, value)
+                           + rec->len, sizeof(int64_t));
+
+            if (rec->uses == 0 && rec->failures == 0) {
+                continue;
+            }
+
+            usage[n].id = rec->id;
+            usage[n].uses = rec->uses;
+            usage[n].failures = rec->failures;
+            usage[n].last_used = rec->last_used;
+            n++;
+
+            rec->uses = 0;
+            rec->failures = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
 }
 
 
@@ -389,6 +555,60 @@ ngx_http_byok_cache_flush(ngx_http_byok_zone_t *zone)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return n;
+}
+
+
+/*
+ * A worker's timer: usage counters go from the zone to the store in one
+ * transaction per round, not one write per request.
+ */
+
+void
+ngx_http_byok_usage_flush(ngx_event_t *ev)
+{
+    ngx_uint_t                  i, n;
+    ngx_http_byok_zone_t       *zone;
+    ngx_http_byok_usage_t       usage[256];
+    ngx_http_byok_main_conf_t  *bmcf;
+    int64_t                     ids[256], uses[256], fails[256], last[256];
+
+    bmcf = ev->data;
+
+    if (bmcf->shm_zone == NULL || bmcf->store == NULL) {
+        goto next;
+    }
+
+    zone = bmcf->shm_zone->data;
+
+    do {
+        n = ngx_http_byok_cache_usage(zone, usage, 256);
+
+        for (i = 0; i < n; i++) {
+            ids[i] = usage[i].id;
+            uses[i] = usage[i].uses;
+            fails[i] = usage[i].failures;
+            last[i] = usage[i].last_used;
+        }
+
+        if (ngx_http_byok_store_add_usage(bmcf->store, ids, uses, fails,
+                                          last, n)
+            != NGX_HTTP_BYOK_STORE_OK)
+        {
+            /* counters are statistics: losing one round is acceptable */
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "byok_store: %s",
+                          ngx_http_byok_store_error(bmcf->store));
+            break;
+        }
+
+    } while (n == 256);
+
+next:
+
+    if (!ngx_exiting && !ngx_quit && ev->timer_set == 0
+        && bmcf->usage_flush)
+    {
+        ngx_add_timer(ev, bmcf->usage_flush);
+    }
 }
 
 

@@ -37,6 +37,11 @@ static void ngx_http_byok_wipe_upstream(void *data);
 static void ngx_http_byok_quiet_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_byok_no_key(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_retry(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static void ngx_http_byok_report(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, ngx_uint_t status);
+static time_t ngx_http_byok_retry_after(ngx_http_request_t *r, time_t max);
 static ngx_int_t ngx_http_byok_source_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_byok_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -247,7 +252,8 @@ ngx_http_byok_lookup_load(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     ngx_uint_t generation)
 {
     int                         rc;
-    ngx_uint_t                  i;
+    time_t                      now;
+    ngx_uint_t                  i, used;
     ngx_http_byok_selected_t   *keys;
     ngx_http_byok_load_ctx_t    lctx;
     ngx_http_byok_main_conf_t  *bmcf;
@@ -289,14 +295,26 @@ ngx_http_byok_lookup_load(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    ngx_http_byok_cache_put(r, &ctx->user, &ctx->provider, keys,
-                            lctx.keys->nelts, generation);
+    now = ngx_time();
+    used = lctx.keys->nelts;
 
-    if (lctx.keys->nelts) {
-        ctx->selected = keys[0];
+    for (i = 0; i < lctx.keys->nelts; i++) {
+        if (ngx_http_byok_key_usable(keys[i].state, keys[i].until, now)) {
+            used = i;
+            break;
+        }
     }
 
-    for (i = 1; i < lctx.keys->nelts; i++) {
+    ngx_http_byok_cache_put(r, &ctx->user, &ctx->provider, keys,
+                            lctx.keys->nelts, generation,
+                            used < lctx.keys->nelts ? keys[used].id : 0);
+
+    for (i = 0; i < lctx.keys->nelts; i++) {
+        if (i == used) {
+            ctx->selected = keys[i];
+            continue;
+        }
+
         ngx_http_byok_wipe_str(&keys[i].value);
     }
 
@@ -324,6 +342,8 @@ ngx_http_byok_lookup_open(void *data, const ngx_http_byok_sealed_t *sealed)
 
     sel->id = sealed->id;
     sel->value.len = 0;
+    sel->state = ngx_http_byok_key_state(sealed->status);
+    sel->until = (time_t) sealed->status_until;
     sel->value.data = ngx_pnalloc(lctx->request->pool,
                                   sealed->blob_len
                                   - NGX_HTTP_BYOK_SEAL_OVERHEAD);
@@ -485,6 +505,7 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
 {
     u_char                          *p;
     size_t                           len;
+    ngx_int_t                        rc;
     ngx_uint_t                       i;
     ngx_str_t                        value;
     ngx_pool_cleanup_t              *cln;
@@ -504,7 +525,11 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     }
 
     if (ctx->inject_done) {
-        return NGX_DECLINED;
+        rc = ngx_http_byok_retry(r, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     if (ctx->lookup_status) {
@@ -588,6 +613,202 @@ ngx_http_byok_quiet_log(ngx_http_request_t *r)
     if (r->connection->log->log_level > NGX_LOG_INFO) {
         r->connection->log->log_level = NGX_LOG_INFO;
     }
+}
+
+
+/*
+ * The request was redirected after injection.  When the provider refused
+ * the key (proxy_intercept_errors + error_page to a location that injects
+ * again), the key's health is recorded and the lookup runs once more: it
+ * skips the refused key, so the next key or the platform key is injected.
+ * NGX_OK: inject (again); NGX_DECLINED: leave the request as it is.
+ */
+
+static ngx_int_t
+ngx_http_byok_retry(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+{
+    ngx_uint_t  status;
+
+    status = r->upstream ? r->upstream->headers_in.status_n : 0;
+
+    if (ctx->retried
+        || (status != NGX_HTTP_UNAUTHORIZED && status != 402
+            && status != NGX_HTTP_FORBIDDEN
+            && status != NGX_HTTP_TOO_MANY_REQUESTS))
+    {
+        /* an unrelated redirect: the credential is already in place */
+        return NGX_DECLINED;
+    }
+
+    ngx_http_byok_report(r, ctx, status);
+
+    if (ctx->source != NGX_HTTP_BYOK_SOURCE_USER) {
+        /* the platform key was refused: there is nothing else to try */
+        return status;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "byok: provider \"%V\" answered %ui to key %L of user "
+                  "\"%V\", retrying with the next key",
+                  &ctx->provider, status, ctx->selected.id, &ctx->user);
+
+    ngx_http_byok_wipe_str(&ctx->selected.value);
+    ngx_http_byok_wipe_str(&ctx->injected);
+
+    ctx->retried = 1;
+    ctx->reported = 0;
+    ctx->inject_done = 0;
+    ctx->looked_up = 0;
+    ctx->selected.id = 0;
+
+    if (ngx_http_byok_lookup(r, &ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What the provider answered to a request that carried a user's key:
+ * 401/403 make the key invalid, 402 exhausted, 429 puts it in cool-down;
+ * other failures only count.  A change of state is persisted and audited
+ * once, by the worker that saw it first.
+ */
+
+static void
+ngx_http_byok_report(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    time_t                      now, until;
+    ngx_int_t                   rc;
+    ngx_uint_t                  state;
+    ngx_http_byok_audit_t       audit;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    if (ctx->reported || ctx->source != NGX_HTTP_BYOK_SOURCE_USER
+        || ctx->selected.id == 0 || status < 400)
+    {
+        return;
+    }
+
+    ctx->reported = 1;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    now = ngx_time();
+    until = 0;
+
+    switch (status) {
+
+    case NGX_HTTP_UNAUTHORIZED:
+    case NGX_HTTP_FORBIDDEN:
+        state = NGX_HTTP_BYOK_KEY_INVALID;
+        break;
+
+    case 402:
+        state = NGX_HTTP_BYOK_KEY_EXHAUSTED;
+        break;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        state = NGX_HTTP_BYOK_KEY_COOLDOWN;
+        until = now + ngx_http_byok_retry_after(r, bmcf->cooldown_max);
+        break;
+
+    default:
+        /* 5xx, 404, ...: the provider's problem or the caller's, not the key's */
+        (void) ngx_http_byok_cache_health(r, &ctx->user, &ctx->provider,
+                                          ctx->selected.id,
+                                          NGX_HTTP_BYOK_KEY_ACTIVE, 0, 1);
+        return;
+    }
+
+    rc = ngx_http_byok_cache_health(r, &ctx->user, &ctx->provider,
+                                    ctx->selected.id, state, until, 1);
+
+    if (rc != NGX_OK || bmcf->store == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "byok: key %L of user \"%V\" is now %s: provider \"%V\" "
+                  "answered %ui", ctx->selected.id, &ctx->user,
+                  ngx_http_byok_key_state_name(state), &ctx->provider,
+                  status);
+
+    ngx_memzero(&audit, sizeof(ngx_http_byok_audit_t));
+    audit.actor = "provider";
+    audit.actor_kind = "runtime";
+    audit.action = "key.health";
+    audit.user = (char *) ctx->user.data;
+    audit.key_id = ctx->selected.id;
+    audit.provider = (char *) ctx->provider.data;
+    audit.remote_addr = ngx_http_byok_cstr(r->pool,
+                                           &r->connection->addr_text);
+    audit.outcome = ngx_http_byok_key_state_name(state);
+
+    if (ngx_http_byok_store_set_health(bmcf->store, (char *) ctx->user.data,
+                                       ctx->selected.id, audit.outcome, now,
+                                       until, &audit)
+        != NGX_HTTP_BYOK_STORE_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok_store: %s",
+                      ngx_http_byok_store_error(bmcf->store));
+    }
+}
+
+
+/* Retry-After as delta-seconds or an HTTP-date; 60 s when absent */
+
+static time_t
+ngx_http_byok_retry_after(ngx_http_request_t *r, time_t max)
+{
+    time_t            delay, t;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    delay = 60;
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Retry-After") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               h[i].key.len) != 0)
+        {
+            continue;
+        }
+
+        t = ngx_atotm(h[i].value.data, h[i].value.len);
+
+        if (t == NGX_ERROR) {
+            t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
+            t = (t == NGX_ERROR) ? 60 : t - ngx_time();
+        }
+
+        delay = t;
+        break;
+    }
+
+    if (delay < 1) {
+        delay = 1;
+    }
+
+    return ngx_min(delay, max);
 }
 
 
@@ -777,15 +998,19 @@ ngx_http_byok_source_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
-
-    if (!blcf->source_header) {
-        return ngx_http_next_header_filter(r);
-    }
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
 
     if (ctx == NULL || !ctx->inject_done) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->upstream != NULL) {
+        ngx_http_byok_report(r, ctx, r->upstream->headers_in.status_n);
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    if (!blcf->source_header) {
         return ngx_http_next_header_filter(r);
     }
 

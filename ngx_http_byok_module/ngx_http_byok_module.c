@@ -103,6 +103,20 @@ static ngx_command_t  ngx_http_byok_commands[] = {
       offsetof(ngx_http_byok_main_conf_t, allow_insecure_test_urls),
       NULL },
 
+    { ngx_string("byok_cooldown_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_byok_main_conf_t, cooldown_max),
+      NULL },
+
+    { ngx_string("byok_usage_flush"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_byok_main_conf_t, usage_flush),
+      NULL },
+
     { ngx_string("byok_test_limit"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_byok_test_limit,
@@ -322,6 +336,15 @@ ngx_http_byok_init_process(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_CRIT, cycle->log, 0, "byok_store: %s", err);
     }
 
+    if (bmcf->usage_flush) {
+        bmcf->usage_event.handler = ngx_http_byok_usage_flush;
+        bmcf->usage_event.data = bmcf;
+        bmcf->usage_event.log = cycle->log;
+        bmcf->usage_event.cancelable = 1;
+
+        ngx_add_timer(&bmcf->usage_event, bmcf->usage_flush);
+    }
+
     return NGX_OK;
 }
 
@@ -333,7 +356,20 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
 
     bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
 
-    if (bmcf != NULL && bmcf->store != NULL) {
+    if (bmcf == NULL || !bmcf->enabled) {
+        return;
+    }
+
+    if (bmcf->usage_event.timer_set) {
+        ngx_del_timer(&bmcf->usage_event);
+    }
+
+    /* the last counters of this worker */
+
+    bmcf->usage_flush = 0;
+    ngx_http_byok_usage_flush(&bmcf->usage_event);
+
+    if (bmcf->store != NULL) {
         ngx_http_byok_store_close(bmcf->store);
         bmcf->store = NULL;
     }
@@ -369,6 +405,8 @@ ngx_http_byok_create_main_conf(ngx_conf_t *cf)
     bmcf->allow_insecure_test_urls = NGX_CONF_UNSET;
     bmcf->test_rate = NGX_CONF_UNSET_UINT;
     bmcf->test_burst = NGX_CONF_UNSET_UINT;
+    bmcf->cooldown_max = NGX_CONF_UNSET;
+    bmcf->usage_flush = NGX_CONF_UNSET_MSEC;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -395,6 +433,8 @@ ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(bmcf->allow_insecure_test_urls, 0);
     ngx_conf_init_uint_value(bmcf->test_rate, 6 * 1000);
     ngx_conf_init_uint_value(bmcf->test_burst, 5);
+    ngx_conf_init_value(bmcf->cooldown_max, 600);
+    ngx_conf_init_msec_value(bmcf->usage_flush, 10000);
 
     if (bmcf->store_path.data == NULL) {
         return NGX_CONF_OK;

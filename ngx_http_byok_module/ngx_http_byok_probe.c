@@ -433,6 +433,7 @@ ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
 {
     int                         rc;
     json_t                     *body;
+    ngx_str_t                   provider;
     ngx_http_byok_audit_t       audit;
     ngx_http_byok_main_conf_t  *bmcf;
 
@@ -470,6 +471,14 @@ ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
                                         "store_unavailable",
                                         "The key store is unavailable. "
                                         "Try again later.", NULL);
+    }
+
+    if (ngx_strcmp(result, "valid") == 0 && pr->provider != NULL) {
+        /* the store cleared invalid/exhausted: workers must re-read it */
+        provider.data = (u_char *) pr->provider->id;
+        provider.len = ngx_strlen(pr->provider->id);
+
+        ngx_http_byok_cache_invalidate(r, &pr->ctx->user, &provider);
     }
 
     body = json_pack("{s:s, s:o, s:I}",

@@ -45,6 +45,9 @@ typedef struct {
     int64_t     status_at;
     int64_t     test_at;
     int64_t     last_used_at;
+    int64_t     status_until;
+    int64_t     use_count;
+    int64_t     failure_count;
     int         test_status;        /* provider HTTP status, -1 for null */
     unsigned    has_label:1;
     unsigned    rentable:1;
@@ -111,7 +114,7 @@ int ngx_http_byok_store_create(ngx_http_byok_store_t *s, const char *user,
     ngx_http_byok_store_seal_pt seal, void *data,
     const ngx_http_byok_audit_t *audit);
 int ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
-    int64_t id, const char *label, const int64_t *priority,
+    int64_t id, const char *label, const int64_t *priority, int reenable,
     const ngx_http_byok_audit_t *audit, ngx_http_byok_key_t *key);
 int ngx_http_byok_store_order(ngx_http_byok_store_t *s, const char *user,
     const char *provider, const int64_t *ids, size_t n,
@@ -124,6 +127,12 @@ int ngx_http_byok_store_record_test(ngx_http_byok_store_t *s,
 int ngx_http_byok_store_sealed(ngx_http_byok_store_t *s, const char *user,
     const char *provider, int64_t id, ngx_http_byok_store_sealed_pt handler,
     void *data);
+int ngx_http_byok_store_set_health(ngx_http_byok_store_t *s,
+    const char *user, int64_t id, const char *status, int64_t at,
+    int64_t until, const ngx_http_byok_audit_t *audit);
+int ngx_http_byok_store_add_usage(ngx_http_byok_store_t *s,
+    const int64_t *ids, const int64_t *uses, const int64_t *failures,
+    const int64_t *last_used, size_t n);
 int ngx_http_byok_store_audit(ngx_http_byok_store_t *s,
     const ngx_http_byok_audit_t *audit);
 

@@ -36,6 +36,9 @@ enum {
     BYOK_SQL_CHECK_GET,
     BYOK_SQL_CHECK_PUT,
     BYOK_SQL_MASTER_IDS,
+    BYOK_SQL_SET_HEALTH,
+    BYOK_SQL_CLEAR_HEALTH,
+    BYOK_SQL_ADD_USAGE,
     BYOK_SQL_LAST
 };
 
@@ -50,7 +53,8 @@ struct ngx_http_byok_store_s {
 #define BYOK_KEY_COLUMNS                                                      \
     "id, category, provider, auth_type, label, masked, rotation_priority, "   \
     "rentable, status, status_at, created_at, updated_at, revoked_at, "       \
-    "test_result, test_status, test_at, last_used_at"
+    "test_result, test_status, test_at, last_used_at, status_until, "         \
+    "use_count, failure_count"
 
 
 static const char  *ngx_http_byok_sql[BYOK_SQL_LAST] = {
@@ -99,7 +103,21 @@ static const char  *ngx_http_byok_sql[BYOK_SQL_LAST] = {
     "INSERT INTO meta (name, value) VALUES (?, ?)",
 
     "SELECT DISTINCT master_key_id FROM provider_keys"
-    " WHERE master_key_id IS NOT NULL"
+    " WHERE master_key_id IS NOT NULL",
+
+    "UPDATE provider_keys SET status = ?, status_at = ?, status_until = ?"
+    " WHERE user_id = ? AND id = ? AND revoked_at IS NULL",
+
+    "UPDATE provider_keys SET status = 'active', status_at = ?,"
+    " status_until = NULL"
+    " WHERE user_id = ? AND id = ? AND revoked_at IS NULL"
+    " AND status != 'active'",
+
+    "UPDATE provider_keys SET use_count = use_count + ?,"
+    " failure_count = failure_count + ?,"
+    " last_used_at = CASE WHEN ?3 > coalesce(last_used_at, 0) THEN ?3"
+    " ELSE last_used_at END"
+    " WHERE id = ?4"
 };
 
 
@@ -171,6 +189,9 @@ static int ngx_http_byok_get_locked(ngx_http_byok_store_t *s,
 static void ngx_http_byok_copy_column(sqlite3_stmt *st, int i, char *dst,
     size_t size);
 static int ngx_http_byok_fail(ngx_http_byok_store_t *s, const char *what);
+static int ngx_http_byok_clear_health(ngx_http_byok_store_t *s,
+    const char *user, int64_t id, int64_t at,
+    const ngx_http_byok_audit_t *audit);
 
 
 ngx_http_byok_store_t *
@@ -563,7 +584,7 @@ failed:
 
 int
 ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
-    int64_t id, const char *label, const int64_t *priority,
+    int64_t id, const char *label, const int64_t *priority, int reenable,
     const ngx_http_byok_audit_t *audit, ngx_http_byok_key_t *key)
 {
     int            rc;
@@ -617,6 +638,8 @@ ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
     }
 
     if (ngx_http_byok_write_audit(s, audit, now) != 0
+        || (reenable && ngx_http_byok_clear_health(s, user, id, now, audit)
+                        != 0)
         || ngx_http_byok_get_locked(s, user, id, key) != 0)
     {
         goto failed;
@@ -810,6 +833,14 @@ ngx_http_byok_store_record_test(ngx_http_byok_store_t *s, const char *user,
         goto failed;
     }
 
+    /* a key the provider accepts again is healthy again */
+
+    if (strcmp(result, "valid") == 0
+        && ngx_http_byok_clear_health(s, user, id, at, audit) != 0)
+    {
+        goto failed;
+    }
+
     return ngx_http_byok_commit(s);
 
 failed:
@@ -871,6 +902,132 @@ ngx_http_byok_store_sealed(ngx_http_byok_store_t *s, const char *user,
 
     return (id && !found) ? NGX_HTTP_BYOK_STORE_NOT_FOUND
                           : NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+int
+ngx_http_byok_store_set_health(ngx_http_byok_store_t *s, const char *user,
+    int64_t id, const char *status, int64_t at, int64_t until,
+    const ngx_http_byok_audit_t *audit)
+{
+    sqlite3_stmt  *st;
+
+    if (ngx_http_byok_begin(s) != 0) {
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    st = ngx_http_byok_stmt(s, BYOK_SQL_SET_HEALTH);
+    if (st == NULL) {
+        goto failed;
+    }
+
+    ngx_http_byok_bind_text(st, 1, status);
+    sqlite3_bind_int64(st, 2, at);
+
+    if (until) {
+        sqlite3_bind_int64(st, 3, until);
+
+    } else {
+        sqlite3_bind_null(st, 3);
+    }
+
+    ngx_http_byok_bind_text(st, 4, user);
+    sqlite3_bind_int64(st, 5, id);
+
+    if (ngx_http_byok_step_done(s, st) != 0) {
+        goto failed;
+    }
+
+    if (sqlite3_changes(s->db) == 0) {
+        ngx_http_byok_rollback(s);
+        return NGX_HTTP_BYOK_STORE_NOT_FOUND;
+    }
+
+    if (ngx_http_byok_write_audit(s, audit, at) != 0) {
+        goto failed;
+    }
+
+    return ngx_http_byok_commit(s);
+
+failed:
+
+    ngx_http_byok_rollback(s);
+    return NGX_HTTP_BYOK_STORE_ERROR;
+}
+
+
+static int
+ngx_http_byok_clear_health(ngx_http_byok_store_t *s, const char *user,
+    int64_t id, int64_t at, const ngx_http_byok_audit_t *audit)
+{
+    sqlite3_stmt           *st;
+    ngx_http_byok_audit_t   a;
+
+    st = ngx_http_byok_stmt(s, BYOK_SQL_CLEAR_HEALTH);
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, at);
+    ngx_http_byok_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, id);
+
+    if (ngx_http_byok_step_done(s, st) != 0) {
+        return -1;
+    }
+
+    if (sqlite3_changes(s->db) == 0) {
+        return 0;
+    }
+
+    a = *audit;
+    a.action = "key.health";
+    a.outcome = "active";
+
+    return ngx_http_byok_write_audit(s, &a, at);
+}
+
+
+/* usage counters, many keys in one transaction */
+
+int
+ngx_http_byok_store_add_usage(ngx_http_byok_store_t *s, const int64_t *ids,
+    const int64_t *uses, const int64_t *failures, const int64_t *last_used,
+    size_t n)
+{
+    size_t         i;
+    sqlite3_stmt  *st;
+
+    if (n == 0) {
+        return NGX_HTTP_BYOK_STORE_OK;
+    }
+
+    if (ngx_http_byok_begin(s) != 0) {
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        st = ngx_http_byok_stmt(s, BYOK_SQL_ADD_USAGE);
+        if (st == NULL) {
+            goto failed;
+        }
+
+        sqlite3_bind_int64(st, 1, uses[i]);
+        sqlite3_bind_int64(st, 2, failures[i]);
+        sqlite3_bind_int64(st, 3, last_used[i]);
+        sqlite3_bind_int64(st, 4, ids[i]);
+
+        if (ngx_http_byok_step_done(s, st) != 0) {
+            goto failed;
+        }
+    }
+
+    return ngx_http_byok_commit(s);
+
+failed:
+
+    ngx_http_byok_rollback(s);
+    return NGX_HTTP_BYOK_STORE_ERROR;
 }
 
 
@@ -985,6 +1142,9 @@ ngx_http_byok_read_key(sqlite3_stmt *st, ngx_http_byok_key_t *k)
                      ? -1 : sqlite3_column_int(st, 14);
     k->test_at = sqlite3_column_int64(st, 15);
     k->last_used_at = sqlite3_column_int64(st, 16);
+    k->status_until = sqlite3_column_int64(st, 17);
+    k->use_count = sqlite3_column_int64(st, 18);
+    k->failure_count = sqlite3_column_int64(st, 19);
 }
 
 

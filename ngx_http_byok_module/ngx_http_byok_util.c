@@ -145,6 +145,37 @@ ngx_http_byok_cstr(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
+static const char  *ngx_http_byok_state_names[] = {
+    "active", "invalid", "exhausted", "cooldown"
+};
+
+
+ngx_uint_t
+ngx_http_byok_key_state(const char *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_http_byok_state_names) / sizeof(char *); i++) {
+        if (ngx_strcmp(name, ngx_http_byok_state_names[i]) == 0) {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_BYOK_KEY_ACTIVE;
+}
+
+
+const char *
+ngx_http_byok_key_state_name(ngx_uint_t state)
+{
+    if (state >= sizeof(ngx_http_byok_state_names) / sizeof(char *)) {
+        return "active";
+    }
+
+    return ngx_http_byok_state_names[state];
+}
+
+
 u_char *
 ngx_http_byok_time_iso(u_char *buf, int64_t t)
 {
