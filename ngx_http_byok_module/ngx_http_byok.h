@@ -83,6 +83,41 @@ typedef struct {
 } ngx_http_byok_loc_conf_t;
 
 
+/* what /metrics counts, per route of the module */
+typedef enum {
+    NGX_HTTP_BYOK_METRIC_NONE = 0,
+    NGX_HTTP_BYOK_METRIC_LIST,
+    NGX_HTTP_BYOK_METRIC_CREATE,
+    NGX_HTTP_BYOK_METRIC_GET,
+    NGX_HTTP_BYOK_METRIC_UPDATE,
+    NGX_HTTP_BYOK_METRIC_REVOKE,
+    NGX_HTTP_BYOK_METRIC_TEST,
+    NGX_HTTP_BYOK_METRIC_ORDER,
+    NGX_HTTP_BYOK_METRIC_CATALOG,
+    NGX_HTTP_BYOK_METRIC_OAUTH,
+    NGX_HTTP_BYOK_METRIC_LOOKUP,
+    NGX_HTTP_BYOK_METRIC_INJECT,
+    NGX_HTTP_BYOK_METRIC_ADMIN,
+    NGX_HTTP_BYOK_METRIC_MAX
+} ngx_http_byok_metric_route_e;
+
+#define NGX_HTTP_BYOK_STATUS_MAX      16
+
+
+typedef struct {
+    ngx_atomic_t                 requests[NGX_HTTP_BYOK_METRIC_MAX]
+                                         [NGX_HTTP_BYOK_STATUS_MAX];
+    ngx_atomic_t                 lookups[3];  /* none, user, platform */
+    ngx_atomic_t                 tests[4];    /* valid, invalid, error,
+                                                 skipped */
+    ngx_atomic_t                 health[4];   /* transitions to a state */
+    ngx_atomic_t                 store_errors;
+    ngx_atomic_t                 rewrapped;
+    ngx_atomic_t                 rewrap_failed;
+    ngx_atomic_t                 rewrap_remaining;
+} ngx_http_byok_metrics_t;
+
+
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
@@ -92,6 +127,7 @@ typedef struct {
     ngx_uint_t                   hits;
     ngx_uint_t                   misses;
     ngx_uint_t                   evictions;
+    ngx_http_byok_metrics_t      metrics;     /* atomics, no lock */
 } ngx_http_byok_shctx_t;
 
 
@@ -164,6 +200,7 @@ typedef struct {
     ngx_str_t                    masked;
     ngx_uint_t                   source;
     ngx_int_t                    lookup_status;  /* 0, or 400/401/403 */
+    ngx_uint_t                   metric;      /* route for /metrics */
     ngx_str_t                    injected;    /* header value we set */
 
     unsigned                     authenticated:1;
@@ -198,6 +235,7 @@ ngx_int_t ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys,
 ngx_int_t ngx_http_byok_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_catalog_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_oauth_handler(ngx_http_request_t *r);
+json_t *ngx_http_byok_key_json(ngx_http_byok_key_t *key);
 
 /* ngx_http_byok_probe.c */
 ngx_int_t ngx_http_byok_probe_handler(ngx_http_request_t *r,
@@ -224,6 +262,12 @@ ngx_int_t ngx_http_byok_cache_flush(ngx_http_byok_zone_t *zone);
 ngx_int_t ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
     ngx_uint_t rate, ngx_uint_t burst, time_t *retry_after);
 
+/* admin/ngx_http_byok_admin.c */
+ngx_int_t ngx_http_byok_admin_handler(ngx_http_request_t *r);
+ngx_http_byok_metrics_t *ngx_http_byok_metrics(ngx_http_request_t *r);
+void ngx_http_byok_metric_route(ngx_http_request_t *r, ngx_uint_t route);
+ngx_int_t ngx_http_byok_log_handler(ngx_http_request_t *r);
+
 /* ngx_http_byok_util.c */
 ngx_int_t ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
     ngx_str_t *value);
@@ -241,6 +285,7 @@ ngx_uint_t ngx_http_byok_key_state(const char *name);
 const char *ngx_http_byok_key_state_name(ngx_uint_t state);
 void ngx_http_byok_usage_flush(ngx_event_t *ev);
 u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
+char *ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id);
 
 
 #endif /* _NGX_HTTP_BYOK_H_INCLUDED_ */

@@ -43,7 +43,6 @@ static ngx_int_t ngx_http_byok_api_order(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx, json_t *body);
 static int ngx_http_byok_api_seal(void *data, int64_t id, unsigned char *blob,
     size_t *blob_len, uint32_t *master_id);
-static json_t *ngx_http_byok_key_json(ngx_http_byok_key_t *key);
 static json_t *ngx_http_byok_time_json(int64_t t);
 static json_t *ngx_http_byok_read_body(ngx_http_request_t *r,
     ngx_int_t *rc);
@@ -106,9 +105,12 @@ ngx_http_byok_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_BYOK_ROUTE_KEYS:
 
         if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            ctx->metric = NGX_HTTP_BYOK_METRIC_LIST;
             ngx_http_discard_request_body(r);
             return ngx_http_byok_api_list(r, ctx);
         }
+
+        ctx->metric = NGX_HTTP_BYOK_METRIC_CREATE;
 
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_byok_method_not_allowed(r, "GET, POST");
@@ -119,14 +121,18 @@ ngx_http_byok_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_BYOK_ROUTE_KEY:
 
         if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            ctx->metric = NGX_HTTP_BYOK_METRIC_GET;
             ngx_http_discard_request_body(r);
             return ngx_http_byok_api_get(r, ctx, id);
         }
 
         if (r->method == NGX_HTTP_DELETE) {
+            ctx->metric = NGX_HTTP_BYOK_METRIC_REVOKE;
             ngx_http_discard_request_body(r);
             return ngx_http_byok_api_revoke(r, ctx, id);
         }
+
+        ctx->metric = NGX_HTTP_BYOK_METRIC_UPDATE;
 
         if (r->method != NGX_HTTP_PATCH) {
             return ngx_http_byok_method_not_allowed(r,
@@ -137,6 +143,8 @@ ngx_http_byok_api_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_BYOK_ROUTE_TEST:
 
+        ctx->metric = NGX_HTTP_BYOK_METRIC_TEST;
+
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_byok_method_not_allowed(r, "POST");
         }
@@ -145,6 +153,8 @@ ngx_http_byok_api_handler(ngx_http_request_t *r)
         return ngx_http_byok_probe_handler(r, ctx, id);
 
     default: /* NGX_HTTP_BYOK_ROUTE_ORDER */
+
+        ctx->metric = NGX_HTTP_BYOK_METRIC_ORDER;
 
         if (r->method != NGX_HTTP_PUT) {
             return ngx_http_byok_method_not_allowed(r, "PUT");
@@ -967,6 +977,8 @@ ngx_http_byok_catalog_api_handler(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_http_byok_main_conf_t  *bmcf;
 
+    ngx_http_byok_metric_route(r, NGX_HTTP_BYOK_METRIC_CATALOG);
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_byok_method_not_allowed(r, "GET");
     }
@@ -991,6 +1003,8 @@ ngx_http_byok_oauth_handler(ngx_http_request_t *r)
     ngx_int_t                        rc;
     ngx_http_byok_main_conf_t       *bmcf;
     const ngx_http_byok_provider_t  *provider;
+
+    ngx_http_byok_metric_route(r, NGX_HTTP_BYOK_METRIC_OAUTH);
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
         return ngx_http_byok_method_not_allowed(r, "GET, POST");
@@ -1045,7 +1059,7 @@ ngx_http_byok_oauth_handler(ngx_http_request_t *r)
 }
 
 
-static json_t *
+json_t *
 ngx_http_byok_key_json(ngx_http_byok_key_t *key)
 {
     json_t      *o, *test;
@@ -1314,6 +1328,8 @@ ngx_http_byok_store_failed(ngx_http_request_t *r,
                       "byok_store: %s",
                       ngx_http_byok_store_error(bmcf->store));
     }
+
+    ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->store_errors, 1);
 
     return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                     "store_unavailable",

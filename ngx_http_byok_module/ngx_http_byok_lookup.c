@@ -220,6 +220,8 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         }
     }
 
+    ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->lookups[ctx->source], 1);
+
     if (ctx->source == NGX_HTTP_BYOK_SOURCE_NONE) {
         ctx->lookup_status = NGX_HTTP_FORBIDDEN;
         return NGX_OK;
@@ -460,6 +462,8 @@ ngx_http_byok_lookup_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->metric = NGX_HTTP_BYOK_METRIC_LOOKUP;
+
     if (ctx->lookup_status) {
         return ctx->lookup_status;
     }
@@ -531,6 +535,8 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
             return rc;
         }
     }
+
+    ctx->metric = NGX_HTTP_BYOK_METRIC_INJECT;
 
     if (ctx->lookup_status) {
         return ngx_http_byok_no_key(r, ctx);
@@ -729,6 +735,8 @@ ngx_http_byok_report(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     if (rc != NGX_OK || bmcf->store == NULL) {
         return;
     }
+
+    ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->health[state], 1);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "byok: key %L of user \"%V\" is now %s: provider \"%V\" "
@@ -1127,6 +1135,13 @@ ngx_http_byok_lookup_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_byok_inject_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_byok_log_handler;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_byok_source_header_filter;

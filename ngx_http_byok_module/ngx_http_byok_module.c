@@ -215,6 +215,13 @@ static ngx_command_t  ngx_http_byok_commands[] = {
       0,
       (void *) ngx_http_byok_lookup_handler },
 
+    { ngx_string("byok_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_byok_handler_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_byok_admin_handler },
+
     { ngx_string("byok_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_byok_handler_slot,

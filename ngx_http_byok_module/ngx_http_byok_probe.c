@@ -473,6 +473,11 @@ ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
                                         "Try again later.", NULL);
     }
 
+    ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->tests[
+                             result[0] == 'v' ? 0 : result[0] == 'i' ? 1
+                             : result[0] == 'e' ? 2 : 3],
+                         1);
+
     if (ngx_strcmp(result, "valid") == 0 && pr->provider != NULL) {
         /* the store cleared invalid/exhausted: workers must re-read it */
         provider.data = (u_char *) pr->provider->id;

@@ -78,6 +78,68 @@ typedef struct {
 } ngx_http_byok_sealed_t;
 
 
+typedef struct {
+    char        provider[NGX_HTTP_BYOK_ID_MAX + 1];
+    char        status[16];
+    int64_t     count;
+} ngx_http_byok_stat_t;
+
+
+typedef struct {
+    int64_t     id;
+    int64_t     at;
+    int64_t     key_id;             /* 0: null */
+    char        actor[NGX_HTTP_BYOK_USER_MAX + 1];
+    char        actor_kind[16];
+    char        action[32];
+    char        user[NGX_HTTP_BYOK_USER_MAX + 1];
+    char        provider[NGX_HTTP_BYOK_ID_MAX + 1];
+    char        remote_addr[64];
+    char        outcome[32];
+} ngx_http_byok_audit_row_t;
+
+
+typedef struct {
+    const char  *user;              /* NULL: any */
+    const char  *action;            /* NULL: any */
+    int64_t      key_id;            /* 0: any */
+    int64_t      since;             /* 0: any */
+    int64_t      before;            /* cursor: rows with id < before */
+    size_t       limit;
+} ngx_http_byok_audit_query_t;
+
+
+typedef struct {
+    size_t      rewrapped;
+    size_t      skipped;            /* changed or revoked meanwhile */
+    size_t      failed;             /* does not open with any key */
+    size_t      remaining;
+} ngx_http_byok_rewrap_t;
+
+
+/* a sealed value with its binding, for rewrap and verification */
+typedef struct {
+    int64_t                  id;
+    const char              *user;
+    const char              *provider;
+    const unsigned char     *blob;
+    size_t                   blob_len;
+    uint32_t                 master_id;
+} ngx_http_byok_row_t;
+
+
+/*
+ * Re-seals a row: 0 with out/out_len/master_id set, -1 when it does not
+ * open.
+ */
+typedef int (*ngx_http_byok_store_reseal_pt)(void *data,
+    const ngx_http_byok_row_t *row, unsigned char *out, size_t *out_len,
+    uint32_t *master_id);
+
+typedef int (*ngx_http_byok_store_row_pt)(void *data,
+    const ngx_http_byok_row_t *row);
+
+
 /*
  * Seals the value of a new key once its id is known; called inside the
  * create transaction.  Returns 0, or -1 to roll the create back.
@@ -135,6 +197,21 @@ int ngx_http_byok_store_add_usage(ngx_http_byok_store_t *s,
     const int64_t *last_used, size_t n);
 int ngx_http_byok_store_audit(ngx_http_byok_store_t *s,
     const ngx_http_byok_audit_t *audit);
+
+int ngx_http_byok_store_stats(ngx_http_byok_store_t *s,
+    ngx_http_byok_stat_t **stats, size_t *n, int64_t *bytes,
+    int64_t *audit_rows);
+int ngx_http_byok_store_audit_query(ngx_http_byok_store_t *s,
+    const ngx_http_byok_audit_query_t *q, ngx_http_byok_audit_row_t **rows,
+    size_t *n);
+int ngx_http_byok_store_rewrap(ngx_http_byok_store_t *s, uint32_t current,
+    size_t batch, ngx_http_byok_store_reseal_pt reseal, void *data,
+    const ngx_http_byok_audit_t *audit, ngx_http_byok_rewrap_t *result);
+int ngx_http_byok_store_each_sealed(ngx_http_byok_store_t *s,
+    ngx_http_byok_store_row_pt handler, void *data);
+int ngx_http_byok_store_check(ngx_http_byok_store_t *s, int write,
+    char *result, size_t len);
+int ngx_http_byok_store_backup(ngx_http_byok_store_t *s, const char *path);
 
 
 #endif /* _NGX_HTTP_BYOK_STORE_H_INCLUDED_ */

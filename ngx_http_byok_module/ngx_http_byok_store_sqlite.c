@@ -189,6 +189,7 @@ static int ngx_http_byok_get_locked(ngx_http_byok_store_t *s,
 static void ngx_http_byok_copy_column(sqlite3_stmt *st, int i, char *dst,
     size_t size);
 static int ngx_http_byok_fail(ngx_http_byok_store_t *s, const char *what);
+static void ngx_http_byok_wipe_buffer(void *p, size_t n);
 static int ngx_http_byok_clear_health(ngx_http_byok_store_t *s,
     const char *user, int64_t id, int64_t at,
     const ngx_http_byok_audit_t *audit);
@@ -1267,4 +1268,506 @@ ngx_http_byok_fail(ngx_http_byok_store_t *s, const char *what)
     snprintf(s->err, sizeof(s->err), "%s: %s (%d)", what,
              sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
     return NGX_HTTP_BYOK_STORE_ERROR;
+}
+
+
+int
+ngx_http_byok_store_stats(ngx_http_byok_store_t *s,
+    ngx_http_byok_stat_t **stats, size_t *n, int64_t *bytes,
+    int64_t *audit_rows)
+{
+    int                    rc;
+    size_t                 cap;
+    sqlite3_stmt          *st;
+    ngx_http_byok_stat_t  *a, *na;
+
+    *stats = NULL;
+    *n = 0;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT provider, status, count(*)"
+                           " FROM provider_keys GROUP BY provider, status"
+                           " ORDER BY provider, status", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        return ngx_http_byok_fail(s, "stats");
+    }
+
+    a = NULL;
+    cap = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            na = realloc(a, cap * sizeof(ngx_http_byok_stat_t));
+            if (na == NULL) {
+                break;
+            }
+
+            a = na;
+        }
+
+        ngx_http_byok_copy_column(st, 0, a[*n].provider,
+                                  sizeof(a[*n].provider));
+        ngx_http_byok_copy_column(st, 1, a[*n].status, sizeof(a[*n].status));
+        a[*n].count = sqlite3_column_int64(st, 2);
+        (*n)++;
+    }
+
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE) {
+        free(a);
+        *n = 0;
+        return ngx_http_byok_fail(s, "stats");
+    }
+
+    *stats = a;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT (SELECT page_count FROM pragma_page_count)"
+                           " * (SELECT page_size FROM pragma_page_size),"
+                           " (SELECT count(*) FROM audit_log)", -1, &st,
+                           NULL)
+        != SQLITE_OK)
+    {
+        return ngx_http_byok_fail(s, "stats");
+    }
+
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *bytes = sqlite3_column_int64(st, 0);
+        *audit_rows = sqlite3_column_int64(st, 1);
+    }
+
+    sqlite3_finalize(st);
+
+    return NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+int
+ngx_http_byok_store_audit_query(ngx_http_byok_store_t *s,
+    const ngx_http_byok_audit_query_t *q, ngx_http_byok_audit_row_t **rows,
+    size_t *n)
+{
+    int                         rc;
+    char                        sql[512];
+    sqlite3_stmt               *st;
+    ngx_http_byok_audit_row_t  *a;
+
+    *rows = NULL;
+    *n = 0;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT id, at, actor, actor_kind, action, user_id, key_id,"
+             " provider, remote_addr, outcome FROM audit_log WHERE 1%s%s%s%s%s"
+             " ORDER BY id DESC LIMIT ?6",
+             q->user ? " AND user_id = ?1" : "",
+             q->action ? " AND action = ?2" : "",
+             q->key_id ? " AND key_id = ?3" : "",
+             q->since ? " AND at >= ?4" : "",
+             q->before ? " AND id < ?5" : "");
+
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return ngx_http_byok_fail(s, "audit");
+    }
+
+    if (q->user) {
+        ngx_http_byok_bind_text(st, 1, q->user);
+    }
+
+    if (q->action) {
+        ngx_http_byok_bind_text(st, 2, q->action);
+    }
+
+    sqlite3_bind_int64(st, 3, q->key_id);
+    sqlite3_bind_int64(st, 4, q->since);
+    sqlite3_bind_int64(st, 5, q->before);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64) q->limit);
+
+    a = calloc(q->limit ? q->limit : 1, sizeof(ngx_http_byok_audit_row_t));
+    if (a == NULL) {
+        sqlite3_finalize(st);
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    while (*n < q->limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        a[*n].id = sqlite3_column_int64(st, 0);
+        a[*n].at = sqlite3_column_int64(st, 1);
+        ngx_http_byok_copy_column(st, 2, a[*n].actor, sizeof(a[*n].actor));
+        ngx_http_byok_copy_column(st, 3, a[*n].actor_kind,
+                                  sizeof(a[*n].actor_kind));
+        ngx_http_byok_copy_column(st, 4, a[*n].action, sizeof(a[*n].action));
+        ngx_http_byok_copy_column(st, 5, a[*n].user, sizeof(a[*n].user));
+        a[*n].key_id = sqlite3_column_int64(st, 6);
+        ngx_http_byok_copy_column(st, 7, a[*n].provider,
+                                  sizeof(a[*n].provider));
+        ngx_http_byok_copy_column(st, 8, a[*n].remote_addr,
+                                  sizeof(a[*n].remote_addr));
+        ngx_http_byok_copy_column(st, 9, a[*n].outcome,
+                                  sizeof(a[*n].outcome));
+        (*n)++;
+    }
+
+    rc = sqlite3_errcode(s->db);
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        free(a);
+        *n = 0;
+        return ngx_http_byok_fail(s, "audit");
+    }
+
+    *rows = a;
+
+    return NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+/*
+ * Re-seals values not under the current master key, each row in its own
+ * short transaction with a compare-and-swap on the old value, so lookups
+ * and the user API keep working, and an interrupted run is resumed by
+ * running it again.
+ */
+
+int
+ngx_http_byok_store_rewrap(ngx_http_byok_store_t *s, uint32_t current,
+    size_t batch, ngx_http_byok_store_reseal_pt reseal, void *data,
+    const ngx_http_byok_audit_t *audit, ngx_http_byok_rewrap_t *result)
+{
+    int                     rc;
+    char                   *user, *provider;
+    size_t                  i, n, out_len;
+    int64_t                 now, *ids;
+    uint32_t                master_id;
+    sqlite3_stmt           *st, *up;
+    unsigned char          *blob, *out;
+    ngx_http_byok_row_t     row;
+    ngx_http_byok_audit_t   a;
+
+    memset(result, 0, sizeof(ngx_http_byok_rewrap_t));
+
+    ids = calloc(batch ? batch : 1, sizeof(int64_t));
+    if (ids == NULL) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    /* failed rows are skipped by id so the batch always advances */
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id FROM provider_keys"
+                           " WHERE sealed IS NOT NULL AND master_key_id != ?"
+                           " ORDER BY id LIMIT ?", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        free(ids);
+        return ngx_http_byok_fail(s, "rewrap");
+    }
+
+    sqlite3_bind_int64(st, 1, current);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64) batch);
+
+    n = 0;
+
+    while (n < batch && sqlite3_step(st) == SQLITE_ROW) {
+        ids[n++] = sqlite3_column_int64(st, 0);
+    }
+
+    sqlite3_finalize(st);
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT user_id, provider, sealed, master_key_id"
+                           " FROM provider_keys WHERE id = ?"
+                           " AND sealed IS NOT NULL AND master_key_id != ?",
+                           -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        free(ids);
+        return ngx_http_byok_fail(s, "rewrap");
+    }
+
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE provider_keys SET sealed = ?,"
+                           " master_key_id = ? WHERE id = ? AND sealed = ?",
+                           -1, &up, NULL)
+        != SQLITE_OK)
+    {
+        sqlite3_finalize(st);
+        free(ids);
+        return ngx_http_byok_fail(s, "rewrap");
+    }
+
+    out = NULL;
+    rc = NGX_HTTP_BYOK_STORE_OK;
+
+    for (i = 0; i < n; i++) {
+        now = time(NULL);
+
+        if (ngx_http_byok_begin(s) != 0) {
+            rc = NGX_HTTP_BYOK_STORE_ERROR;
+            break;
+        }
+
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, current);
+
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            /* revoked or rewrapped meanwhile */
+            ngx_http_byok_rollback(s);
+            result->skipped++;
+            continue;
+        }
+
+        /* copied out: no statement stays active across the write */
+
+        row.id = ids[i];
+        row.blob_len = sqlite3_column_bytes(st, 2);
+        row.master_id = (uint32_t) sqlite3_column_int64(st, 3);
+
+        user = strdup((char *) sqlite3_column_text(st, 0));
+        provider = strdup((char *) sqlite3_column_text(st, 1));
+        blob = malloc(row.blob_len);
+        out = malloc(row.blob_len);
+
+        if (user == NULL || provider == NULL || blob == NULL || out == NULL)
+        {
+            sqlite3_reset(st);
+            free(user);
+            free(provider);
+            free(blob);
+            ngx_http_byok_rollback(s);
+            rc = NGX_HTTP_BYOK_STORE_ERROR;
+            break;
+        }
+
+        memcpy(blob, sqlite3_column_blob(st, 2), row.blob_len);
+        sqlite3_reset(st);
+
+        row.user = user;
+        row.provider = provider;
+        row.blob = blob;
+
+        out_len = row.blob_len;
+
+        if (reseal(data, &row, out, &out_len, &master_id) != 0) {
+            ngx_http_byok_rollback(s);
+            result->failed++;
+            goto next;
+        }
+
+        sqlite3_reset(up);
+        sqlite3_bind_blob(up, 1, out, (int) out_len, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 2, master_id);
+        sqlite3_bind_int64(up, 3, ids[i]);
+        sqlite3_bind_blob(up, 4, row.blob, (int) row.blob_len,
+                          SQLITE_STATIC);
+
+        rc = sqlite3_step(up);
+        sqlite3_reset(up);
+
+        if (rc != SQLITE_DONE) {
+            ngx_http_byok_fail(s, "rewrap");
+            ngx_http_byok_rollback(s);
+            rc = NGX_HTTP_BYOK_STORE_ERROR;
+            goto next;
+        }
+
+        rc = NGX_HTTP_BYOK_STORE_OK;
+
+        if (sqlite3_changes(s->db) == 0) {
+            ngx_http_byok_rollback(s);
+            result->skipped++;
+            goto next;
+        }
+
+        a = *audit;
+        a.user = user;
+        a.key_id = ids[i];
+        a.provider = provider;
+
+        if (ngx_http_byok_write_audit(s, &a, now) != 0
+            || ngx_http_byok_commit(s) != NGX_HTTP_BYOK_STORE_OK)
+        {
+            ngx_http_byok_rollback(s);
+            rc = NGX_HTTP_BYOK_STORE_ERROR;
+            goto next;
+        }
+
+        result->rewrapped++;
+
+    next:
+
+        ngx_http_byok_wipe_buffer(out, row.blob_len);
+        free(out);
+        free(blob);
+        free(user);
+        free(provider);
+        out = NULL;
+
+        if (rc != NGX_HTTP_BYOK_STORE_OK) {
+            break;
+        }
+    }
+
+    free(ids);
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+
+    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+        return rc;
+    }
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM provider_keys"
+                           " WHERE sealed IS NOT NULL AND master_key_id != ?",
+                           -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        return ngx_http_byok_fail(s, "rewrap");
+    }
+
+    sqlite3_bind_int64(st, 1, current);
+
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        result->remaining = (size_t) sqlite3_column_int64(st, 0);
+    }
+
+    sqlite3_finalize(st);
+
+    return NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+int
+ngx_http_byok_store_each_sealed(ngx_http_byok_store_t *s,
+    ngx_http_byok_store_row_pt handler, void *data)
+{
+    int                   rc;
+    sqlite3_stmt         *st;
+    ngx_http_byok_row_t   row;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, user_id, provider, sealed,"
+                           " master_key_id FROM provider_keys"
+                           " WHERE sealed IS NOT NULL ORDER BY id",
+                           -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        return ngx_http_byok_fail(s, "rows");
+    }
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        row.id = sqlite3_column_int64(st, 0);
+        row.user = (const char *) sqlite3_column_text(st, 1);
+        row.provider = (const char *) sqlite3_column_text(st, 2);
+        row.blob = sqlite3_column_blob(st, 3);
+        row.blob_len = sqlite3_column_bytes(st, 3);
+        row.master_id = (uint32_t) sqlite3_column_int64(st, 4);
+
+        if (handler(data, &row) != 0) {
+            break;
+        }
+    }
+
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        return ngx_http_byok_fail(s, "rows");
+    }
+
+    return NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+/*
+ * "ok", or the reason the store cannot serve: quick_check (or
+ * integrity_check when asked to be thorough through write < 0) and, with
+ * write, whether a write lock can be taken.
+ */
+
+int
+ngx_http_byok_store_check(ngx_http_byok_store_t *s, int write, char *result,
+    size_t len)
+{
+    int            rc;
+    sqlite3_stmt  *st;
+
+    if (sqlite3_prepare_v2(s->db, write < 0 ? "PRAGMA integrity_check"
+                                            : "PRAGMA quick_check",
+                           -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        ngx_http_byok_fail(s, "check");
+        snprintf(result, len, "%s", s->err);
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    rc = sqlite3_step(st);
+
+    if (rc != SQLITE_ROW) {
+        ngx_http_byok_fail(s, "check");
+        snprintf(result, len, "%s", s->err);
+        sqlite3_finalize(st);
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    snprintf(result, len, "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+
+    if (strcmp(result, "ok") != 0) {
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    if (write > 0) {
+        if (ngx_http_byok_begin(s) != 0) {
+            snprintf(result, len, "store is not writable: %s", s->err);
+            return NGX_HTTP_BYOK_STORE_ERROR;
+        }
+
+        ngx_http_byok_rollback(s);
+    }
+
+    return NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+int
+ngx_http_byok_store_backup(ngx_http_byok_store_t *s, const char *path)
+{
+    int            rc;
+    sqlite3_stmt  *st;
+
+    /* a consistent copy while the store stays online */
+
+    if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        return ngx_http_byok_fail(s, "backup");
+    }
+
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE) {
+        return ngx_http_byok_fail(s, "backup");
+    }
+
+    return NGX_HTTP_BYOK_STORE_OK;
+}
+
+
+static void
+ngx_http_byok_wipe_buffer(void *p, size_t n)
+{
+    volatile unsigned char  *v = p;
+
+    while (p != NULL && n--) {
+        *v++ = 0;
+    }
 }

@@ -294,3 +294,19 @@ ngx_http_byok_json_dump(ngx_pool_t *pool, json_t *body, size_t *len)
 
     return p;
 }
+
+
+char *
+ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, sizeof("01234567"));
+    if (p == NULL) {
+        return "";
+    }
+
+    ngx_sprintf(p, "%08xD%Z", id);
+
+    return (char *) p;
+}
