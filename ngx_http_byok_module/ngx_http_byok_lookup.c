@@ -722,7 +722,7 @@ ngx_http_byok_report(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
         break;
 
     default:
-        /* 5xx, 404, ...: the provider's problem or the caller's, not the key's */
+        /* 5xx, 404, ...: the provider's or the caller's problem */
         (void) ngx_http_byok_cache_health(r, &ctx->user, &ctx->provider,
                                           ctx->selected.id,
                                           NGX_HTTP_BYOK_KEY_ACTIVE, 0, 1);

@@ -931,7 +931,8 @@ ngx_http_byok_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     bmcf->shm_zone->init = ngx_http_byok_init_zone;
-    bmcf->shm_zone->data = ngx_pcalloc(cf->pool, sizeof(ngx_http_byok_zone_t));
+    bmcf->shm_zone->data = ngx_pcalloc(cf->pool,
+                                       sizeof(ngx_http_byok_zone_t));
     if (bmcf->shm_zone->data == NULL) {
         return NGX_CONF_ERROR;
     }
