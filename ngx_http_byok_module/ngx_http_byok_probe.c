@@ -318,14 +318,18 @@ ngx_http_byok_probe_thread(void *data, ngx_log_t *log)
         l = curl_slist_append(list, pr->headers[i]);
     }
 
+    if (l != NULL && ngx_strcmp(pr->method, "POST") == 0) {
+        /* no form content type for an empty body */
+        list = l;
+        l = curl_slist_append(list, "Content-Type:");
+    }
+
     if (l == NULL) {
         pr->code = CURLE_OUT_OF_MEMORY;
         goto done;
     }
 
     list = l;
-
-    /* never libcurl's own "Expect" or "Accept" defaults into a test */
 
     curl_easy_setopt(curl, CURLOPT_URL, pr->url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
@@ -350,6 +354,12 @@ ngx_http_byok_probe_thread(void *data, ngx_log_t *log)
 
     if (ngx_strcmp(pr->method, "HEAD") == 0) {
         curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+
+    } else if (ngx_strcmp(pr->method, "POST") == 0) {
+        /* an empty body with "Content-Length: 0", as front ends expect */
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
 
     } else if (ngx_strcmp(pr->method, "GET") != 0) {
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, pr->method);
