@@ -6,6 +6,20 @@ NGINX_BIN ?= /usr/sbin/nginx
 BUILD     := $(CURDIR)/build
 CC        ?= cc
 
+# SANITIZE=1: the module, unit tests and byokctl built with ASan + UBSan in
+# build/asan/ (the normal build is left alone); `make test SANITIZE=1` (or
+# `make test-asan`) runs the suite against it with t/sanitize.pl, which
+# preloads the sanitizer runtime into Debian's nginx and fails the run on
+# any sanitizer report.  Works with gcc (default) and clang (CC=clang).
+SANITIZE       ?=
+SANITIZE_FLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer
+TEST_WRAP      ?=
+ifeq ($(SANITIZE),1)
+BUILD       := $(CURDIR)/build/asan
+TEST_WRAP   := perl t/sanitize.pl $(BUILD)
+SANITIZE_CC_OPT := -g -O1 $(SANITIZE_FLAGS)
+endif
+
 # Debian's nginx-dev records the flags its nginx was configured with; a
 # module must be configured with the same ones to load into that binary.
 NGINX_CONF_FLAGS ?= $(shell test -f $(NGINX_SRC)/conf_flags \
@@ -18,14 +32,34 @@ PREFIX       ?= /usr
 MODULES_DIR  ?= $(PREFIX)/lib/nginx/modules
 DATA_DIR     ?= $(PREFIX)/share/nginx-byok
 
-MODULE_SRCS := config $(wildcard ngx_http_byok_module/*.c \
-                                 ngx_http_byok_module/*.h admin/*.c)
+MODULE_SRCS := config $(filter-out admin/byokctl.c, \
+                   $(wildcard ngx_http_byok_module/*.c \
+                              ngx_http_byok_module/*.h admin/*.c))
 
 UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror \
                -Wno-unused-parameter -Ingx_http_byok_module
 UNIT_TESTS  := seal jwt catalog
 
-.PHONY: all run test unit deps bench fuzz install clean FORCE
+# byokctl: the offline operations tool, on the module's nginx-free code
+CTL_CFLAGS  := -std=gnu99 -g -O2 -Wall -Wextra -Werror -Ingx_http_byok_module
+CTL_SRCS    := admin/byokctl.c ngx_http_byok_module/ngx_http_byok_seal.c \
+               ngx_http_byok_module/ngx_http_byok_store_sqlite.c
+
+ifeq ($(SANITIZE),1)
+override NGINX_CONF_FLAGS += --with-cc-opt='$(SANITIZE_CC_OPT)' \
+                             --with-ld-opt='$(SANITIZE_FLAGS)'
+UNIT_CFLAGS += $(SANITIZE_FLAGS)
+CTL_CFLAGS  += $(SANITIZE_FLAGS)
+
+# other sanitizer flags or another compiler: configure again
+$(BUILD)/nginx/Makefile: $(BUILD)/sanitize-flags
+$(BUILD)/sanitize-flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(SANITIZE_FLAGS)' | cmp -s - $@ \
+	    || echo '$(CC) $(SANITIZE_FLAGS)' > $@
+endif
+
+.PHONY: all run test unit byokctl deps bench fuzz install clean FORCE
 
 all: $(BUILD)/ngx_http_byok_module.so
 
@@ -58,6 +92,13 @@ $(BUILD)/unit/test_%: t/unit/test_%.c ngx_http_byok_module/ngx_http_byok_%.c \
 
 unit: $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
 
+$(BUILD)/byokctl: $(CTL_SRCS) ngx_http_byok_module/ngx_http_byok_seal.h \
+                  ngx_http_byok_module/ngx_http_byok_store.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CTL_CFLAGS) -o $@ $(CTL_SRCS) -lcrypto -lsqlite3 -ljansson
+
+byokctl: $(BUILD)/byokctl
+
 deps:
 	sh t/install-deps.sh
 
@@ -66,11 +107,27 @@ run: deps
 	sh dev/run.sh '$(BUILD)' '$(NGINX_BIN)'
 
 test: deps
-	$(MAKE) all unit
+	$(MAKE) all unit byokctl
 	BYOK_CATALOG='$(CURDIR)/catalog/providers.json' \
 	TEST_NGINX_BYOK_MODULE='$(BUILD)/ngx_http_byok_module.so' \
+	BYOKCTL='$(BUILD)/byokctl' \
 	TEST_NGINX_BINARY='$(NGINX_BIN)' \
-	    perl t/harness.pl $(BUILD)/unit t
+	    $(TEST_WRAP) perl t/harness.pl $(BUILD)/unit t
+
+# wrk on loopback: one table, also in build/bench/results.txt (bench/)
+bench: all
+	bash bench/run.sh '$(BUILD)' '$(NGINX_BIN)'
+
+# libFuzzer harnesses with ASan + UBSan, FUZZ_TIME seconds each (fuzz/)
+FUZZ_TIME ?= 180
+
+fuzz:
+	EXTRA_PKGS="clang libclang-rt-dev" sh t/install-deps.sh
+	FUZZ_TIME=$(FUZZ_TIME) sh fuzz/run.sh
+
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_TIME=30
 
 install: all
 	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(DATA_DIR)

@@ -11,8 +11,8 @@
 
 #define NGX_HTTP_BYOK_AUDIT_LIMIT    50
 #define NGX_HTTP_BYOK_AUDIT_MAX      500
-#define NGX_HTTP_BYOK_REWRAP_BATCH   100
-#define NGX_HTTP_BYOK_REWRAP_MAX     1000
+#define NGX_HTTP_BYOK_REWRAP_BATCH   50
+#define NGX_HTTP_BYOK_REWRAP_MAX     250
 
 
 typedef struct {
@@ -35,13 +35,14 @@ static ngx_int_t ngx_http_byok_admin_flush(ngx_http_request_t *r,
 static int ngx_http_byok_admin_reseal(void *data,
     const ngx_http_byok_row_t *row, unsigned char *out, size_t *out_len,
     uint32_t *master_id);
-static ngx_int_t ngx_http_byok_admin_only(ngx_http_request_t *r,
-    ngx_uint_t methods, const char *allow);
+static ngx_int_t ngx_http_byok_admin_not_allowed(ngx_http_request_t *r,
+    const char *allow);
 static ngx_int_t ngx_http_byok_arg_int(ngx_http_request_t *r, char *name,
     int64_t *value);
 static ngx_int_t ngx_http_byok_arg_str(ngx_http_request_t *r, char *name,
     char **value);
 static ngx_uint_t ngx_http_byok_status_index(ngx_uint_t status);
+static json_t *ngx_http_byok_json_text(const char *s);
 
 
 static ngx_uint_t  ngx_http_byok_statuses[NGX_HTTP_BYOK_STATUS_MAX - 1] = {
@@ -112,33 +113,51 @@ ngx_http_byok_admin_handler(ngx_http_request_t *r)
     (path.len == sizeof(s) - 1 && ngx_strncmp(path.data, s, path.len) == 0)
 
     if (ngx_http_byok_path_is("/stats")) {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET");
-        return rc == NGX_OK ? ngx_http_byok_admin_stats(r) : rc;
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_byok_admin_not_allowed(r, "GET");
+        }
+
+        return ngx_http_byok_admin_stats(r);
     }
 
     if (ngx_http_byok_path_is("/metrics")) {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET");
-        return rc == NGX_OK ? ngx_http_byok_admin_metrics(r) : rc;
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_byok_admin_not_allowed(r, "GET");
+        }
+
+        return ngx_http_byok_admin_metrics(r);
     }
 
     if (ngx_http_byok_path_is("/health")) {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET");
-        return rc == NGX_OK ? ngx_http_byok_admin_health(r) : rc;
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_byok_admin_not_allowed(r, "GET");
+        }
+
+        return ngx_http_byok_admin_health(r);
     }
 
     if (ngx_http_byok_path_is("/audit")) {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET");
-        return rc == NGX_OK ? ngx_http_byok_admin_audit(r) : rc;
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_byok_admin_not_allowed(r, "GET");
+        }
+
+        return ngx_http_byok_admin_audit(r);
     }
 
     if (ngx_http_byok_path_is("/rewrap")) {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_POST, "POST");
-        return rc == NGX_OK ? ngx_http_byok_admin_rewrap(r, ctx) : rc;
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_byok_admin_not_allowed(r, "POST");
+        }
+
+        return ngx_http_byok_admin_rewrap(r, ctx);
     }
 
     if (ngx_http_byok_path_is("/cache/flush")) {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_POST, "POST");
-        return rc == NGX_OK ? ngx_http_byok_admin_flush(r, ctx) : rc;
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_byok_admin_not_allowed(r, "POST");
+        }
+
+        return ngx_http_byok_admin_flush(r, ctx);
     }
 
 #undef ngx_http_byok_path_is
@@ -149,9 +168,8 @@ ngx_http_byok_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(path.data, "/users/", 7) == 0
         && ngx_strncmp(path.data + path.len - 5, "/keys", 5) == 0)
     {
-        rc = ngx_http_byok_admin_only(r, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET");
-        if (rc != NGX_OK) {
-            return rc;
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_byok_admin_not_allowed(r, "GET");
         }
 
         p = path.data + 7;
@@ -194,12 +212,12 @@ ngx_http_byok_admin_authorize(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
     claim = json_object_get(ctx->claims,
                             (char *) blcf->admin_claim_name.data);
 
-    if (json_is_string(claim)) {
-        return (json_string_length(claim) == blcf->admin_claim_value.len
-                && ngx_strncmp(json_string_value(claim),
-                               blcf->admin_claim_value.data,
-                               blcf->admin_claim_value.len) == 0)
-               ? NGX_OK : NGX_DECLINED;
+    if (json_is_string(claim)
+        && json_string_length(claim) == blcf->admin_claim_value.len
+        && ngx_strncmp(json_string_value(claim), blcf->admin_claim_value.data,
+                       blcf->admin_claim_value.len) == 0)
+    {
+        return NGX_OK;
     }
 
     /* "roles": ["admin", ...] */
@@ -567,19 +585,20 @@ ngx_http_byok_admin_audit(ngx_http_request_t *r)
     body = json_pack("{s:o}", "entries", list);
 
     for (i = 0; body != NULL && i < n; i++) {
-        e = json_pack("{s:I, s:s#, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s}",
+        e = json_pack("{s:I, s:s#, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:s}",
                       "id", (json_int_t) rows[i].id,
                       "at", when,
                       (int) (ngx_http_byok_time_iso(when, rows[i].at)
                              - when),
-                      "actor", rows[i].actor,
+                      "actor", ngx_http_byok_json_text(rows[i].actor),
                       "actor_kind", rows[i].actor_kind,
                       "action", rows[i].action,
-                      "user", rows[i].user,
+                      "user", ngx_http_byok_json_text(rows[i].user),
                       "key_id", rows[i].key_id
                                 ? json_integer(rows[i].key_id) : json_null(),
-                      "provider", rows[i].provider,
-                      "remote_addr", rows[i].remote_addr,
+                      "provider", ngx_http_byok_json_text(rows[i].provider),
+                      "remote_addr",
+                      ngx_http_byok_json_text(rows[i].remote_addr),
                       "outcome", rows[i].outcome);
 
         json_array_append_new(list, e);
@@ -654,7 +673,7 @@ static ngx_int_t
 ngx_http_byok_admin_rewrap(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 {
     int                          rc;
-    size_t                       total;
+    int64_t                      after;
     ngx_http_byok_audit_t        audit;
     ngx_http_byok_rewrap_t       res, sum;
     ngx_http_byok_metrics_t     *m;
@@ -688,11 +707,21 @@ ngx_http_byok_admin_rewrap(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
      * the worker stays responsive; "remaining" says whether to call again.
      */
 
-    for (total = 0; total < NGX_HTTP_BYOK_REWRAP_MAX;
-         total += NGX_HTTP_BYOK_REWRAP_BATCH)
-    {
+    /*
+     * Batches of short transactions, at most REWRAP_MAX values re-sealed
+     * per call so the worker stays responsive (each is a synced commit);
+     * "remaining" says whether to call again.  The id cursor walks past
+     * values that do not open: they cost a failed open, never a write.
+     */
+
+    after = 0;
+
+    while (sum.rewrapped < NGX_HTTP_BYOK_REWRAP_MAX) {
         rc = ngx_http_byok_store_rewrap(bmcf->store, bmcf->masters[0].id,
-                                        NGX_HTTP_BYOK_REWRAP_BATCH,
+                                        after,
+                                        ngx_min(NGX_HTTP_BYOK_REWRAP_BATCH,
+                                                NGX_HTTP_BYOK_REWRAP_MAX
+                                                - sum.rewrapped),
                                         ngx_http_byok_admin_reseal, &rctx,
                                         &audit, &res);
         if (rc != NGX_HTTP_BYOK_STORE_OK) {
@@ -711,9 +740,11 @@ ngx_http_byok_admin_rewrap(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         sum.failed += res.failed;
         sum.remaining = res.remaining;
 
-        if (res.rewrapped == 0) {
+        if (res.last == after) {
             break;
         }
+
+        after = res.last;
     }
 
     ngx_atomic_fetch_add(&m->rewrapped, sum.rewrapped);
@@ -826,14 +857,9 @@ ngx_http_byok_admin_flush(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_byok_admin_only(ngx_http_request_t *r, ngx_uint_t methods,
-    const char *allow)
+ngx_http_byok_admin_not_allowed(ngx_http_request_t *r, const char *allow)
 {
     ngx_table_elt_t  *h;
-
-    if (r->method & methods) {
-        return NGX_OK;
-    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -973,4 +999,13 @@ ngx_http_byok_log_handler(ngx_http_request_t *r)
                          1);
 
     return NGX_OK;
+}
+
+
+/* an absent text column reads as "": answer null, as for a missing id */
+
+static json_t *
+ngx_http_byok_json_text(const char *s)
+{
+    return *s ? json_string(s) : json_null();
 }

@@ -113,7 +113,8 @@ typedef struct {
     size_t      rewrapped;
     size_t      skipped;            /* changed or revoked meanwhile */
     size_t      failed;             /* does not open with any key */
-    size_t      remaining;
+    size_t      remaining;          /* not under the current key, any id */
+    int64_t     last;               /* cursor: the highest id looked at */
 } ngx_http_byok_rewrap_t;
 
 
@@ -205,8 +206,9 @@ int ngx_http_byok_store_audit_query(ngx_http_byok_store_t *s,
     const ngx_http_byok_audit_query_t *q, ngx_http_byok_audit_row_t **rows,
     size_t *n);
 int ngx_http_byok_store_rewrap(ngx_http_byok_store_t *s, uint32_t current,
-    size_t batch, ngx_http_byok_store_reseal_pt reseal, void *data,
-    const ngx_http_byok_audit_t *audit, ngx_http_byok_rewrap_t *result);
+    int64_t after, size_t batch, ngx_http_byok_store_reseal_pt reseal,
+    void *data, const ngx_http_byok_audit_t *audit,
+    ngx_http_byok_rewrap_t *result);
 int ngx_http_byok_store_each_sealed(ngx_http_byok_store_t *s,
     ngx_http_byok_store_row_pt handler, void *data);
 int ngx_http_byok_store_check(ngx_http_byok_store_t *s, int write,

@@ -588,9 +588,10 @@ ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
     int64_t id, const char *label, const int64_t *priority, int reenable,
     const ngx_http_byok_audit_t *audit, ngx_http_byok_key_t *key)
 {
-    int            rc;
-    int64_t        now;
-    sqlite3_stmt  *st;
+    int                     rc;
+    int64_t                 now;
+    sqlite3_stmt           *st;
+    ngx_http_byok_audit_t   a;
 
     now = time(NULL);
 
@@ -605,6 +606,11 @@ ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
         return rc == NGX_HTTP_BYOK_STORE_ERROR ? rc
                                                : NGX_HTTP_BYOK_STORE_NOT_FOUND;
     }
+
+    /* the audit row names the key's provider, as for create and revoke */
+
+    a = *audit;
+    a.provider = key->provider;
 
     if (label) {
         st = ngx_http_byok_stmt(s, BYOK_SQL_SET_LABEL);
@@ -638,8 +644,8 @@ ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
         }
     }
 
-    if (ngx_http_byok_write_audit(s, audit, now) != 0
-        || (reenable && ngx_http_byok_clear_health(s, user, id, now, audit)
+    if (ngx_http_byok_write_audit(s, &a, now) != 0
+        || (reenable && ngx_http_byok_clear_health(s, user, id, now, &a)
                         != 0)
         || ngx_http_byok_get_locked(s, user, id, key) != 0)
     {
@@ -1434,8 +1440,9 @@ ngx_http_byok_store_audit_query(ngx_http_byok_store_t *s,
 
 int
 ngx_http_byok_store_rewrap(ngx_http_byok_store_t *s, uint32_t current,
-    size_t batch, ngx_http_byok_store_reseal_pt reseal, void *data,
-    const ngx_http_byok_audit_t *audit, ngx_http_byok_rewrap_t *result)
+    int64_t after, size_t batch, ngx_http_byok_store_reseal_pt reseal,
+    void *data, const ngx_http_byok_audit_t *audit,
+    ngx_http_byok_rewrap_t *result)
 {
     int                     rc;
     char                   *user, *provider;
@@ -1455,12 +1462,12 @@ ngx_http_byok_store_rewrap(ngx_http_byok_store_t *s, uint32_t current,
         return NGX_HTTP_BYOK_STORE_ERROR;
     }
 
-    /* failed rows are skipped by id so the batch always advances */
+    /* an id cursor: rows that do not open never hold the batch back */
 
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id FROM provider_keys"
                            " WHERE sealed IS NOT NULL AND master_key_id != ?"
-                           " ORDER BY id LIMIT ?", -1, &st, NULL)
+                           " AND id > ? ORDER BY id LIMIT ?", -1, &st, NULL)
         != SQLITE_OK)
     {
         free(ids);
@@ -1468,15 +1475,21 @@ ngx_http_byok_store_rewrap(ngx_http_byok_store_t *s, uint32_t current,
     }
 
     sqlite3_bind_int64(st, 1, current);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64) batch);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64) batch);
 
     n = 0;
+    result->last = after;
 
     while (n < batch && sqlite3_step(st) == SQLITE_ROW) {
         ids[n++] = sqlite3_column_int64(st, 0);
     }
 
     sqlite3_finalize(st);
+
+    if (n) {
+        result->last = ids[n - 1];
+    }
 
     if (sqlite3_prepare_v2(s->db,
                            "SELECT user_id, provider, sealed, master_key_id"
@@ -1722,13 +1735,19 @@ ngx_http_byok_store_check(ngx_http_byok_store_t *s, int write, char *result,
         return NGX_HTTP_BYOK_STORE_ERROR;
     }
 
-    if (write > 0) {
-        if (ngx_http_byok_begin(s) != 0) {
-            snprintf(result, len, "store is not writable: %s", s->err);
-            return NGX_HTTP_BYOK_STORE_ERROR;
-        }
+    /* a real, committed write: a lock alone does not touch the disk */
 
+    if (write > 0
+        && sqlite3_exec(s->db, "BEGIN IMMEDIATE;"
+                               "INSERT OR REPLACE INTO meta (name, value)"
+                               " VALUES ('health_check', unixepoch());"
+                               "COMMIT;", NULL, NULL, NULL)
+           != SQLITE_OK)
+    {
+        ngx_http_byok_fail(s, "write");
         ngx_http_byok_rollback(s);
+        snprintf(result, len, "store is not writable: %s", s->err);
+        return NGX_HTTP_BYOK_STORE_ERROR;
     }
 
     return NGX_HTTP_BYOK_STORE_OK;
