@@ -82,7 +82,8 @@ $(BUILD)/nginx/Makefile: config $(BUILD)/catalog-path
 
 $(BUILD)/ngx_http_byok_module.so: $(BUILD)/nginx/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/nginx-tree -f $(BUILD)/nginx/Makefile modules
-	cp $(BUILD)/nginx/ngx_http_byok_module.so $@
+	cp $(BUILD)/nginx/ngx_http_byok_module.so $@.tmp
+	mv -f $@.tmp $@    # a new inode: a running nginx keeps its mapping
 
 $(BUILD)/unit/test_%: t/unit/test_%.c ngx_http_byok_module/ngx_http_byok_%.c \
                       ngx_http_byok_module/ngx_http_byok_%.h t/unit/tap.h
@@ -133,6 +134,9 @@ install: all
 	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(DATA_DIR)
 	install -m 0644 $(BUILD)/ngx_http_byok_module.so $(DESTDIR)$(MODULES_DIR)/
 	install -m 0644 catalog/providers.json $(DESTDIR)$(DATA_DIR)/
+	install -d $(DESTDIR)$(DATA_DIR)/cabinet
+	install -m 0644 cabinet/index.html cabinet/cabinet.css \
+	    cabinet/cabinet.js $(DESTDIR)$(DATA_DIR)/cabinet/
 
 clean:
 	rm -rf $(BUILD) t/servroot*

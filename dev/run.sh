@@ -14,7 +14,20 @@ umask 077
 [ -s "$DEV/master.key" ] || openssl rand -hex 32 > "$DEV/master.key"
 [ -s "$DEV/jwt.secret" ] || openssl rand -hex 32 > "$DEV/jwt.secret"
 
+# the cabinet page is served from the work tree, so edits show on reload;
+# when the workers (nobody) cannot read it there, from a copy
+CABINET=$ROOT/cabinet
+if [ "$(id -u)" = 0 ] &&
+   ! su -s /bin/sh nobody -c "test -r '$CABINET/index.html'" 2>/dev/null
+then
+    rm -rf "$DEV/cabinet"
+    cp -R "$CABINET" "$DEV/cabinet"
+    chmod -R a+rX "$DEV/cabinet"
+    CABINET=$DEV/cabinet
+fi
+
 sed -e "s|@BUILD@|$BUILD|g" -e "s|@DEV@|$DEV|g" -e "s|@ROOT@|$ROOT|g" \
+    -e "s|@CABINET@|$CABINET|g" \
     "$ROOT/dev/nginx.conf.in" > "$DEV/nginx.conf"
 
 "$NGINX" -p "$DEV" -c "$DEV/nginx.conf" -t -q
@@ -28,6 +41,9 @@ JWT=$(sh "$ROOT/dev/jwt.sh" "$DEV/jwt.secret" demo-user)
 cat <<END
 
   ngx_http_byok_module is running on http://127.0.0.1:8080  (Ctrl-C stops it)
+
+  The cabinet page, signed in as demo-user (the token stays in the tab):
+  http://127.0.0.1:8080/account/keys/#token=$JWT
 
   export BASE=http://127.0.0.1:8080
   export JWT=$JWT

@@ -488,8 +488,11 @@ ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
                              : result[0] == 'e' ? 2 : 3],
                          1);
 
-    if (ngx_strcmp(result, "valid") == 0 && pr->provider != NULL) {
-        /* the store cleared invalid/exhausted: workers must re-read it */
+    if ((ngx_strcmp(result, "valid") == 0
+         || ngx_strcmp(result, "invalid") == 0)
+        && pr->provider != NULL)
+    {
+        /* the store changed the key's health: workers must re-read it */
         provider.data = (u_char *) pr->provider->id;
         provider.len = ngx_strlen(pr->provider->id);
 

@@ -39,6 +39,7 @@ enum {
     BYOK_SQL_SET_HEALTH,
     BYOK_SQL_CLEAR_HEALTH,
     BYOK_SQL_ADD_USAGE,
+    BYOK_SQL_MARK_INVALID,
     BYOK_SQL_LAST
 };
 
@@ -117,7 +118,12 @@ static const char  *ngx_http_byok_sql[BYOK_SQL_LAST] = {
     " failure_count = failure_count + ?,"
     " last_used_at = CASE WHEN ?3 > coalesce(last_used_at, 0) THEN ?3"
     " ELSE last_used_at END"
-    " WHERE id = ?4"
+    " WHERE id = ?4",
+
+    "UPDATE provider_keys SET status = 'invalid', status_at = ?,"
+    " status_until = NULL"
+    " WHERE user_id = ? AND id = ? AND revoked_at IS NULL"
+    " AND status != 'invalid'"
 };
 
 
@@ -191,6 +197,9 @@ static void ngx_http_byok_copy_column(sqlite3_stmt *st, int i, char *dst,
 static int ngx_http_byok_fail(ngx_http_byok_store_t *s, const char *what);
 static void ngx_http_byok_wipe_buffer(void *p, size_t n);
 static int ngx_http_byok_clear_health(ngx_http_byok_store_t *s,
+    const char *user, int64_t id, int64_t at,
+    const ngx_http_byok_audit_t *audit);
+static int ngx_http_byok_mark_invalid(ngx_http_byok_store_t *s,
     const char *user, int64_t id, int64_t at,
     const ngx_http_byok_audit_t *audit);
 
@@ -840,10 +849,19 @@ ngx_http_byok_store_record_test(ngx_http_byok_store_t *s, const char *user,
         goto failed;
     }
 
-    /* a key the provider accepts again is healthy again */
+    /*
+     * A key the provider accepts again is healthy again; one it refuses is
+     * invalid now, as if a proxied call had been refused.
+     */
 
     if (strcmp(result, "valid") == 0
         && ngx_http_byok_clear_health(s, user, id, at, audit) != 0)
+    {
+        goto failed;
+    }
+
+    if (strcmp(result, "invalid") == 0
+        && ngx_http_byok_mark_invalid(s, user, id, at, audit) != 0)
     {
         goto failed;
     }
@@ -990,6 +1008,38 @@ ngx_http_byok_clear_health(ngx_http_byok_store_t *s, const char *user,
     a = *audit;
     a.action = "key.health";
     a.outcome = "active";
+
+    return ngx_http_byok_write_audit(s, &a, at);
+}
+
+
+static int
+ngx_http_byok_mark_invalid(ngx_http_byok_store_t *s, const char *user,
+    int64_t id, int64_t at, const ngx_http_byok_audit_t *audit)
+{
+    sqlite3_stmt           *st;
+    ngx_http_byok_audit_t   a;
+
+    st = ngx_http_byok_stmt(s, BYOK_SQL_MARK_INVALID);
+    if (st == NULL) {
+        return -1;
+    }
+
+    sqlite3_bind_int64(st, 1, at);
+    ngx_http_byok_bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, id);
+
+    if (ngx_http_byok_step_done(s, st) != 0) {
+        return -1;
+    }
+
+    if (sqlite3_changes(s->db) == 0) {
+        return 0;
+    }
+
+    a = *audit;
+    a.action = "key.health";
+    a.outcome = "invalid";
 
     return ngx_http_byok_write_audit(s, &a, at);
 }

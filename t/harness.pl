@@ -1,6 +1,7 @@
 #!/usr/bin/perl
-# Runs the C unit tests (executables in the first argument) and the
-# Test::Nginx suites (*.t under the second), then prints one summary line:
+# Runs the C unit tests (executables in the first argument), the
+# Test::Nginx suites (*.t under the second) and the browser tests
+# (browser/run under the second), then prints one summary line:
 # "N passed, N failed".  Upstream Test::Nginx is used when it is installed;
 # otherwise the repository's compatible runner in t/lib is put on @INC.
 
@@ -22,6 +23,11 @@ if (@only) {
     push @tests, map { [$_, $_] } sort glob("$unit_dir/test_*")
         if $unit_dir;
     push @tests, map { [$_, $_] } sort glob("$t_dir/*.t");
+
+    # the cabinet page in a browser (an executable printing TAP);
+    # TEST_BROWSER=0 leaves it out
+    push @tests, ["$t_dir/browser/run", "$t_dir/browser/run"]
+        if -x "$t_dir/browser/run" && ($ENV{TEST_BROWSER} // '1') ne '0';
 }
 
 my $harness = TAP::Harness->new({
