@@ -900,13 +900,13 @@ ngx_http_byok_ctl_check_keys(ngx_http_byok_store_t *s,
     for (k = 0; k < keys->nmasters; k++) {
         rc = ngx_http_byok_store_master_check(s, keys->masters[k].id,
                                               keys->masters[k].check,
-                                              NGX_HTTP_BYOK_SEAL_CHECK_LEN);
+                                              NGX_HTTP_BYOK_SEAL_CHECK_LEN, 1);
         if (rc < 0) {
             fprintf(stderr, "byokctl: %s\n", ngx_http_byok_store_error(s));
             return -1;
         }
 
-        if (rc > 0) {
+        if (rc == 1) {
             fprintf(stderr, "byokctl: %s: key %08x does not match the "
                     "check value stored for it\n",
                     k ? "--previous" : "--master-key", keys->masters[k].id);

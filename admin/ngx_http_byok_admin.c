@@ -486,7 +486,7 @@ ngx_http_byok_admin_health(ngx_http_request_t *r)
 
     if (ngx_http_byok_store_master_check(bmcf->store, bmcf->masters[0].id,
                                          bmcf->masters[0].check,
-                                         NGX_HTTP_BYOK_SEAL_CHECK_LEN)
+                                         NGX_HTTP_BYOK_SEAL_CHECK_LEN, 0)
         != 0)
     {
         ngx_cpystrn((u_char *) reason,
@@ -623,27 +623,31 @@ ngx_http_byok_admin_audit(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_byok_admin_user_keys(ngx_http_request_t *r, ngx_str_t *user)
 {
-    u_char                     *dst, *src;
     size_t                      i, n;
-    json_t                     *body, *list;
+    json_t                     *body, *list, *name;
     ngx_http_byok_key_t        *keys;
     ngx_http_byok_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    dst = user->data;
-    src = user->data;
+    /* r->uri is decoded once already; a user id is valid UTF-8 */
 
-    ngx_unescape_uri(&dst, &src, user->len, 0);
+    name = json_stringn((char *) user->data, user->len);
 
-    user->len = dst - user->data;
-    user->data[user->len] = '\0';
+    if (name == NULL || user->len == 0
+        || ngx_strlen(user->data) != user->len)
+    {
+        json_decref(name);
+        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "No such resource.", NULL);
+    }
 
     if (bmcf->store == NULL
         || ngx_http_byok_store_list(bmcf->store, (char *) user->data, NULL,
                                     NULL, 1, &keys, &n)
            != NGX_HTTP_BYOK_STORE_OK)
     {
+        json_decref(name);
         ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->store_errors, 1);
         return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "store_unavailable",
@@ -652,8 +656,7 @@ ngx_http_byok_admin_user_keys(ngx_http_request_t *r, ngx_str_t *user)
     }
 
     list = json_array();
-    body = json_pack("{s:s, s:o}", "user", (char *) user->data,
-                     "keys", list);
+    body = json_pack("{s:o, s:o}", "user", name, "keys", list);
 
     for (i = 0; body != NULL && i < n; i++) {
         json_array_append_new(list, ngx_http_byok_key_json(&keys[i]));

@@ -31,6 +31,14 @@ typedef struct {
 } ngx_http_byok_key_source_t;
 
 
+/* an HS256 secret read before the master key, to compare with it later */
+typedef struct {
+    ngx_str_t                    source;
+    u_char                       candidates[2][NGX_HTTP_BYOK_MASTER_KEY_LEN];
+    ngx_uint_t                   n;
+} ngx_http_byok_jwt_pending_t;
+
+
 typedef struct {
     ngx_str_t                    store_path;
     ngx_str_t                    catalog_path;
@@ -54,6 +62,7 @@ typedef struct {
     ngx_event_t                  usage_event;
 
     ngx_array_t                 *default_jwt_keys;
+    ngx_array_t                 *jwt_pending;
 
     ngx_http_byok_store_t       *store;       /* this worker's connection */
     ngx_uint_t                   enabled;     /* unsigned flag */
@@ -218,6 +227,7 @@ extern ngx_module_t  ngx_http_byok_module;
 ngx_int_t ngx_http_byok_authenticate(ngx_http_request_t *r,
     ngx_http_byok_ctx_t **ctxp);
 ngx_http_byok_ctx_t *ngx_http_byok_get_ctx(ngx_http_request_t *r);
+ngx_http_byok_ctx_t *ngx_http_byok_find_ctx(ngx_http_request_t *r);
 
 /* ngx_http_byok_lookup.c */
 ngx_int_t ngx_http_byok_lookup(ngx_http_request_t *r,

@@ -46,8 +46,8 @@ static int ngx_http_byok_api_seal(void *data, int64_t id, unsigned char *blob,
 static json_t *ngx_http_byok_time_json(int64_t t);
 static json_t *ngx_http_byok_read_body(ngx_http_request_t *r,
     ngx_int_t *rc);
-static ngx_int_t ngx_http_byok_unknown_fields(ngx_http_request_t *r,
-    json_t *body, const char **allowed);
+static const char *ngx_http_byok_unknown_field(json_t *body,
+    const char **allowed);
 static ngx_int_t ngx_http_byok_check_label(json_t *label);
 static ngx_int_t ngx_http_byok_method_not_allowed(ngx_http_request_t *r,
     const char *allow);
@@ -454,6 +454,7 @@ ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     json_t                           *v, *label;
     ngx_int_t                         rc;
     ngx_str_t                         value;
+    const char                       *field;
     ngx_table_elt_t                  *h;
     ngx_http_byok_key_t               key;
     ngx_http_byok_audit_t             audit;
@@ -465,9 +466,10 @@ ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    rc = ngx_http_byok_unknown_fields(r, body, ngx_http_byok_create_fields);
-    if (rc != NGX_OK) {
-        return rc;
+    field = ngx_http_byok_unknown_field(body, ngx_http_byok_create_fields);
+    if (field != NULL) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "Unknown field.", field);
     }
 
     ngx_memzero(&key, sizeof(ngx_http_byok_key_t));
@@ -699,16 +701,16 @@ ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     int                     rc;
     json_t                 *label, *prio, *rentable, *status;
     int64_t                 priority;
-    const char             *label_value;
-    ngx_int_t               nrc;
+    const char             *label_value, *field;
     ngx_str_t               provider;
     ngx_http_byok_key_t     key;
     ngx_http_byok_audit_t   audit;
     ngx_http_byok_store_t  *store;
 
-    nrc = ngx_http_byok_unknown_fields(r, body, ngx_http_byok_patch_fields);
-    if (nrc != NGX_OK) {
-        return nrc;
+    field = ngx_http_byok_unknown_field(body, ngx_http_byok_patch_fields);
+    if (field != NULL) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "Unknown field.", field);
     }
 
     label = json_object_get(body, "label");
@@ -850,8 +852,8 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     json_t                            *v, *ids, *id;
     size_t                             i, j, n;
     int64_t                           *list;
-    ngx_int_t                          nrc;
     ngx_str_t                          prov;
+    const char                        *field;
     ngx_http_byok_audit_t              audit;
     ngx_http_byok_store_t             *store;
     ngx_http_byok_main_conf_t         *bmcf;
@@ -859,9 +861,10 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    nrc = ngx_http_byok_unknown_fields(r, body, ngx_http_byok_order_fields);
-    if (nrc != NGX_OK) {
-        return nrc;
+    field = ngx_http_byok_unknown_field(body, ngx_http_byok_order_fields);
+    if (field != NULL) {
+        return ngx_http_byok_send_error(r, 422, "validation_failed",
+                                        "Unknown field.", field);
     }
 
     v = json_object_get(body, "provider");
@@ -974,6 +977,8 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 ngx_int_t
 ngx_http_byok_catalog_api_handler(ngx_http_request_t *r)
 {
+    u_char                     *p;
+    size_t                      len;
     ngx_int_t                   rc;
     ngx_http_byok_main_conf_t  *bmcf;
 
@@ -990,9 +995,19 @@ ngx_http_byok_catalog_api_handler(ngx_http_request_t *r)
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    return ngx_http_byok_send_raw(r, NGX_HTTP_OK,
-                                  (u_char *) bmcf->catalog->public_json,
-                                  bmcf->catalog->public_len);
+    /* like every JSON answer of the module, it ends in a newline */
+
+    len = bmcf->catalog->public_len;
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, bmcf->catalog->public_json, len);
+    p[len] = '\n';
+
+    return ngx_http_byok_send_raw(r, NGX_HTTP_OK, p, len + 1);
 }
 
 
@@ -1183,7 +1198,8 @@ ngx_http_byok_read_body(ngx_http_request_t *r, ngx_int_t *rc)
         len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
     }
 
-    body = json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &error);
+    body = json_loadb((char *) p, len,
+                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &error);
 
     /* the body may hold a key: never leave it in request memory */
 
@@ -1212,9 +1228,10 @@ ngx_http_byok_read_body(ngx_http_request_t *r, ngx_int_t *rc)
 }
 
 
-static ngx_int_t
-ngx_http_byok_unknown_fields(ngx_http_request_t *r, json_t *body,
-    const char **allowed)
+/* the first member of body not in allowed, or NULL */
+
+static const char *
+ngx_http_byok_unknown_field(json_t *body, const char **allowed)
 {
     json_t       *v;
     const char   *name, **a;
@@ -1227,14 +1244,11 @@ ngx_http_byok_unknown_fields(ngx_http_request_t *r, json_t *body,
         }
 
         if (*a == NULL) {
-            return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                            "Unknown field.",
-                                            ngx_strlen(name) <= 64
-                                            ? name : "(field)");
+            return ngx_strlen(name) <= 64 ? name : "(field)";
         }
     }
 
-    return NGX_OK;
+    return NULL;
 }
 
 

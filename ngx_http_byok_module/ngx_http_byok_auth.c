@@ -99,22 +99,22 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
 }
 
 
+/*
+ * An internal redirect (error_page to the retry location) clears module
+ * contexts; the one this request had is found again by its pool cleanup.
+ */
+
 ngx_http_byok_ctx_t *
-ngx_http_byok_get_ctx(ngx_http_request_t *r)
+ngx_http_byok_find_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t   *cln;
     ngx_http_byok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
 
-    if (ctx != NULL) {
+    if (ctx != NULL || !r->internal) {
         return ctx;
     }
-
-    /*
-     * An internal redirect (error_page to the retry location) clears module
-     * contexts; the one this request had is found by its pool cleanup.
-     */
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_http_byok_ctx_cleanup) {
@@ -125,6 +125,22 @@ ngx_http_byok_get_ctx(ngx_http_request_t *r)
                 return ctx;
             }
         }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_byok_ctx_t *
+ngx_http_byok_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_byok_ctx_t  *ctx;
+
+    ctx = ngx_http_byok_find_ctx(r);
+
+    if (ctx != NULL) {
+        return ctx;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_ctx_t));

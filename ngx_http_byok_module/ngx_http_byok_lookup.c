@@ -29,7 +29,7 @@ static ngx_int_t ngx_http_byok_lookup_platform(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static ngx_int_t ngx_http_byok_set_output_header(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
-static void ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
+static ngx_int_t ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
     ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p);
 static ngx_int_t ngx_http_byok_add_input_header(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
@@ -232,8 +232,10 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    /* never more than half of a (short, platform) key */
+
     ctx->masked.len = ngx_sprintf(ctx->masked.data, "%*s***",
-                                  ngx_min(ctx->selected.value.len, 8),
+                                  ngx_min(ctx->selected.value.len / 2, 8),
                                   ctx->selected.value.data)
                       - ctx->masked.data;
 
@@ -520,6 +522,19 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
 
+    if (r->internal && r == r->main) {
+        /*
+         * An internal redirect reset the connection's log level with the
+         * new location's: the request may still carry an injected key.
+         */
+
+        ctx = ngx_http_byok_find_ctx(r);
+
+        if (ctx != NULL && ctx->inject_done) {
+            ngx_http_byok_quiet_log(r);
+        }
+    }
+
     if (!blcf->inject || r != r->main) {
         return NGX_DECLINED;
     }
@@ -539,7 +554,7 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     ctx->metric = NGX_HTTP_BYOK_METRIC_INJECT;
 
     if (ctx->lookup_status) {
-        return ngx_http_byok_no_key(r, ctx);
+        goto refuse;
     }
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
@@ -567,10 +582,14 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
                       "byok: key %L for \"%V\" is not a valid header value "
                       "and is not sent", ctx->selected.id, &ctx->provider);
         ctx->lookup_status = NGX_HTTP_FORBIDDEN;
-        return ngx_http_byok_no_key(r, ctx);
+        goto refuse;
     }
 
-    ngx_http_byok_remove_input_headers(r, bmcf->catalog, provider);
+    if (ngx_http_byok_remove_input_headers(r, bmcf->catalog, provider)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (ngx_http_byok_add_input_header(r, provider->auth_header,
                                        &ctx->injected)
@@ -604,6 +623,14 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     ctx->inject_done = 1;
 
     return NGX_DECLINED;
+
+refuse:
+
+    /* the answer is complete: the request must not go on to proxy_pass */
+
+    ngx_http_finalize_request(r, ngx_http_byok_no_key(r, ctx));
+
+    return NGX_DONE;
 }
 
 
@@ -858,15 +885,33 @@ ngx_http_byok_no_key(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 }
 
 
-static void
+/*
+ * The list is rebuilt without the client's credentials rather than shifted
+ * in place: r->headers_in.user_agent, .referer, ... point at elements of the
+ * old list, which stay valid.
+ */
+
+static ngx_int_t
 ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
     ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p)
 {
     ngx_uint_t        i, k, drop;
+    ngx_list_t        headers;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *h, *nh;
 
-    part = &r->headers_in.headers.part;
+    /* the list heads its own first part: it is rebuilt in place */
+
+    headers = r->headers_in.headers;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &headers.part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -879,10 +924,10 @@ ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
             part = part->next;
             h = part->elts;
             i = 0;
-        }
 
-        if (part->nelts == 0) {
-            continue;
+            if (part->nelts == 0) {
+                continue;
+            }
         }
 
         drop = (h[i].key.len == sizeof("Authorization") - 1
@@ -903,23 +948,21 @@ ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
                                        h[i].key.len) == 0);
         }
 
-        if (!drop) {
+        if (drop) {
             continue;
         }
 
-        /* shift the rest of this part down over the dropped header */
-
-        ngx_memmove(&h[i], &h[i + 1],
-                    (part->nelts - i - 1) * sizeof(ngx_table_elt_t));
-        part->nelts--;
-        i--;
-
-        if (part == r->headers_in.headers.last || part->nelts) {
-            continue;
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
         }
+
+        *nh = h[i];
     }
 
     r->headers_in.authorization = NULL;
+
+    return NGX_OK;
 }
 
 

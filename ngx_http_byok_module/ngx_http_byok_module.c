@@ -7,6 +7,7 @@
 #include "ngx_http_byok.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 
 #ifndef NGX_HTTP_BYOK_CATALOG_PATH
@@ -44,6 +45,11 @@ static char *ngx_http_byok_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_byok_set_cstr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_byok_jwt_is_master(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf, ngx_http_byok_jwt_pending_t *pending,
+    u_char *raw, ngx_str_t *source);
+static ngx_int_t ngx_http_byok_check_jwt_pending(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf);
 static char *ngx_http_byok_admin_claim(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_byok_test_limit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -289,8 +295,12 @@ static ngx_str_t  ngx_http_byok_default_zone = ngx_string("byok");
 static ngx_int_t
 ngx_http_byok_init_module(ngx_cycle_t *cycle)
 {
+    u_char                     *p, name[NGX_MAX_PATH];
+    ngx_uint_t                  i;
     ngx_core_conf_t            *ccf;
     ngx_http_byok_main_conf_t  *bmcf;
+
+    static const char  *suffix[] = { "", "-wal", "-shm" };
 
     bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
 
@@ -314,10 +324,18 @@ ngx_http_byok_init_module(ngx_cycle_t *cycle)
 
     /* the master created the database as root; workers must write it */
 
-    if (chown((char *) bmcf->store_path.data, ccf->user, ccf->group) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "byok_store: chown(\"%V\") failed", &bmcf->store_path);
-        return NGX_ERROR;
+    for (i = 0; i < 3; i++) {
+        p = ngx_cpymem(name, bmcf->store_path.data,
+                       ngx_min(bmcf->store_path.len, NGX_MAX_PATH - 8));
+        ngx_cpystrn(p, (u_char *) suffix[i], 5);
+
+        if (chown((char *) name, ccf->user, ccf->group) == -1
+            && (i == 0 || ngx_errno != NGX_ENOENT))
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "byok_store: chown(\"%s\") failed", name);
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -470,7 +488,9 @@ ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf)
         bmcf->master.source = ngx_http_byok_default_master;
     }
 
-    if (ngx_http_byok_load_masters(cf, bmcf) != NGX_OK) {
+    if (ngx_http_byok_load_masters(cf, bmcf) != NGX_OK
+        || ngx_http_byok_check_jwt_pending(cf, bmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -632,9 +652,9 @@ ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
 {
     int                     rc;
     char                    err[256];
-    size_t                  n, i;
+    size_t                  n, i, known;
     uint32_t                ids[64];
-    ngx_uint_t              k;
+    ngx_uint_t              k, matched;
     ngx_http_byok_store_t  *store;
 
     store = ngx_http_byok_store_open((char *) bmcf->store_path.data,
@@ -644,10 +664,18 @@ ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_byok_store_master_count(store, &known) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s",
+                           ngx_http_byok_store_error(store));
+        goto failed;
+    }
+
+    matched = 0;
+
     for (k = 0; k < bmcf->nmasters; k++) {
         rc = ngx_http_byok_store_master_check(store, bmcf->masters[k].id,
                                               bmcf->masters[k].check,
-                                              NGX_HTTP_BYOK_SEAL_CHECK_LEN);
+                                              NGX_HTTP_BYOK_SEAL_CHECK_LEN, 0);
         if (rc == 1) {
             /* an id collision with a different key: never in practice */
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -659,10 +687,14 @@ ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
             goto failed;
         }
 
-        if (rc != 0) {
+        if (rc < 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s",
                                ngx_http_byok_store_error(store));
             goto failed;
+        }
+
+        if (rc == 0) {
+            matched++;
         }
     }
 
@@ -685,6 +717,35 @@ ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
                                "under master key %08xD, which neither "
                                "byok_master_key nor byok_master_key_previous "
                                "provides", &bmcf->store_path, ids[i]);
+            goto failed;
+        }
+    }
+
+    /*
+     * A store that knows master keys but none of the configured ones was
+     * made with another key: a rotation keeps the old key as previous.
+     */
+
+    if (known && matched == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok_master_key: \"%V\" was created with "
+                           "another master key: none of the configured keys "
+                           "matches a check value stored in it (to rotate, "
+                           "keep the old key as byok_master_key_previous)",
+                           &bmcf->store_path);
+        goto failed;
+    }
+
+    /* only a key set that passed every check leaves its check values */
+
+    for (k = 0; k < bmcf->nmasters; k++) {
+        if (ngx_http_byok_store_master_check(store, bmcf->masters[k].id,
+                                             bmcf->masters[k].check,
+                                             NGX_HTTP_BYOK_SEAL_CHECK_LEN, 1)
+            < 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s",
+                               ngx_http_byok_store_error(store));
             goto failed;
         }
     }
@@ -1012,13 +1073,14 @@ ngx_int_t
 ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys, ngx_str_t *alg,
     ngx_str_t *source, ngx_http_byok_main_conf_t *bmcf)
 {
-    u_char                      raw[NGX_HTTP_BYOK_MASTER_KEY_LEN];
-    ngx_int_t                   rc;
-    ngx_str_t                   text;
-    const char                 *reason;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_byok_jwt_key_t    *key;
-    ngx_http_byok_jwt_alg_e     a;
+    u_char                        raw[NGX_HTTP_BYOK_MASTER_KEY_LEN];
+    ngx_int_t                     rc;
+    ngx_str_t                     text;
+    const char                   *reason;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_byok_jwt_key_t      *key;
+    ngx_http_byok_jwt_alg_e       a;
+    ngx_http_byok_jwt_pending_t  *pending;
 
     a = ngx_http_byok_jwt_alg((char *) alg->data, alg->len);
 
@@ -1054,23 +1116,53 @@ ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys, ngx_str_t *alg,
             text.len--;
         }
 
-        if (bmcf->nmasters
-            && ((text.len == sizeof(raw)
-                 && ngx_memcmp(text.data, bmcf->master_raw, sizeof(raw))
-                    == 0)
-                || (ngx_http_byok_master_decode(text.data, text.len, raw,
-                                                &reason) == 0
-                    && ngx_memcmp(raw, bmcf->master_raw, sizeof(raw)) == 0)))
-        {
-            ngx_http_byok_wipe(raw, sizeof(raw));
-            ngx_http_byok_wipe_str(&text);
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "byok_jwt_key: %V must not be the master key",
-                               source);
-            return NGX_ERROR;
+        /*
+         * The secret must not be the master key, raw or encoded.  Master
+         * keys are read after the whole http block: until then the
+         * comparison waits in bmcf->jwt_pending.
+         */
+
+        pending = NULL;
+
+        if (bmcf->nmasters == 0) {
+            if (bmcf->jwt_pending == NULL) {
+                bmcf->jwt_pending = ngx_array_create(cf->pool, 2,
+                                        sizeof(ngx_http_byok_jwt_pending_t));
+                if (bmcf->jwt_pending == NULL) {
+                    ngx_http_byok_wipe_str(&text);
+                    return NGX_ERROR;
+                }
+            }
+
+            pending = ngx_array_push(bmcf->jwt_pending);
+            if (pending == NULL) {
+                ngx_http_byok_wipe_str(&text);
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(pending, sizeof(ngx_http_byok_jwt_pending_t));
+            pending->source = *source;
         }
 
-        ngx_http_byok_wipe(raw, sizeof(raw));
+        if (text.len == sizeof(raw)) {
+            ngx_memcpy(raw, text.data, sizeof(raw));
+
+            if (ngx_http_byok_jwt_is_master(cf, bmcf, pending, raw, source)
+                != NGX_OK)
+            {
+                ngx_http_byok_wipe_str(&text);
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_byok_master_decode(text.data, text.len, raw, &reason)
+            == 0
+            && ngx_http_byok_jwt_is_master(cf, bmcf, pending, raw, source)
+               != NGX_OK)
+        {
+            ngx_http_byok_wipe_str(&text);
+            return NGX_ERROR;
+        }
     }
 
     if (*keys == NULL) {
@@ -1111,6 +1203,81 @@ ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys, ngx_str_t *alg,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * With the master key known, refuses a secret equal to it; before that,
+ * keeps the candidate in "pending" for ngx_http_byok_check_jwt_pending().
+ * Wipes "raw" either way.
+ */
+
+static ngx_int_t
+ngx_http_byok_jwt_is_master(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf,
+    ngx_http_byok_jwt_pending_t *pending, u_char *raw, ngx_str_t *source)
+{
+    ngx_int_t  same;
+
+    if (pending != NULL) {
+        if (pending->n < 2) {
+            ngx_memcpy(pending->candidates[pending->n++], raw,
+                       NGX_HTTP_BYOK_MASTER_KEY_LEN);
+        }
+
+        ngx_http_byok_wipe(raw, NGX_HTTP_BYOK_MASTER_KEY_LEN);
+        return NGX_OK;
+    }
+
+    same = (CRYPTO_memcmp(raw, bmcf->master_raw,
+                          NGX_HTTP_BYOK_MASTER_KEY_LEN) == 0);
+
+    ngx_http_byok_wipe(raw, NGX_HTTP_BYOK_MASTER_KEY_LEN);
+
+    if (same) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok_jwt_key: %V must not be the master key",
+                           source);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_check_jwt_pending(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf)
+{
+    ngx_int_t                     rc;
+    ngx_uint_t                    i, k;
+    ngx_http_byok_jwt_pending_t  *p;
+
+    if (bmcf->jwt_pending == NULL) {
+        return NGX_OK;
+    }
+
+    rc = NGX_OK;
+    p = bmcf->jwt_pending->elts;
+
+    for (i = 0; i < bmcf->jwt_pending->nelts; i++) {
+        for (k = 0; k < p[i].n; k++) {
+            if (rc == NGX_OK
+                && ngx_http_byok_jwt_is_master(cf, bmcf, NULL,
+                                               p[i].candidates[k],
+                                               &p[i].source)
+                   != NGX_OK)
+            {
+                rc = NGX_ERROR;
+            }
+
+            ngx_http_byok_wipe(p[i].candidates[k],
+                               NGX_HTTP_BYOK_MASTER_KEY_LEN);
+        }
+    }
+
+    bmcf->jwt_pending = NULL;
+
+    return rc;
 }
 
 

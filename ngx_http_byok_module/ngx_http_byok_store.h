@@ -158,11 +158,14 @@ void ngx_http_byok_store_close(ngx_http_byok_store_t *s);
 const char *ngx_http_byok_store_error(ngx_http_byok_store_t *s);
 
 /*
- * Compares the check value of a master key with the stored one, storing it
- * when the id is new: 0 matches or stored, 1 mismatch, -1 error.
+ * Compares the check value of a master key with the stored one: 0 matches,
+ * 1 mismatch, 2 no value stored for this id (stored now when "record"),
+ * -1 error.
  */
 int ngx_http_byok_store_master_check(ngx_http_byok_store_t *s, uint32_t id,
-    const unsigned char *check, size_t len);
+    const unsigned char *check, size_t len, int record);
+/* how many master keys have a check value in the store */
+int ngx_http_byok_store_master_count(ngx_http_byok_store_t *s, size_t *n);
 /* master key ids that sealed values use, into ids[0..*n) */
 int ngx_http_byok_store_master_ids(ngx_http_byok_store_t *s, uint32_t *ids,
     size_t *n, size_t max);

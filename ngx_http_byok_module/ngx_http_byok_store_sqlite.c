@@ -207,7 +207,7 @@ static int ngx_http_byok_mark_invalid(ngx_http_byok_store_t *s,
 ngx_http_byok_store_t *
 ngx_http_byok_store_open(const char *path, char *err, size_t err_len)
 {
-    int                     rc;
+    int                     rc, persist;
     ngx_http_byok_store_t  *s;
 
     s = calloc(1, sizeof(ngx_http_byok_store_t));
@@ -227,6 +227,16 @@ ngx_http_byok_store_open(const char *path, char *err, size_t err_len)
 
     sqlite3_busy_timeout(s->db, NGX_HTTP_BYOK_BUSY_TIMEOUT);
     sqlite3_extended_result_codes(s->db, 1);
+
+    /*
+     * The -wal and -shm files stay when the last connection closes, so the
+     * master can create them and hand them to the worker user: workers
+     * need no write access to the store's directory.
+     */
+
+    persist = 1;
+    (void) sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+                                &persist);
 
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL;"
                             "PRAGMA synchronous=FULL;"
@@ -331,7 +341,7 @@ ngx_http_byok_store_migrate(ngx_http_byok_store_t *s)
 
 int
 ngx_http_byok_store_master_check(ngx_http_byok_store_t *s, uint32_t id,
-    const unsigned char *check, size_t len)
+    const unsigned char *check, size_t len, int record)
 {
     int            rc, same;
     char           name[32];
@@ -367,6 +377,11 @@ ngx_http_byok_store_master_check(ngx_http_byok_store_t *s, uint32_t id,
         goto failed;
     }
 
+    if (!record) {
+        ngx_http_byok_rollback(s);
+        return 2;
+    }
+
     st = ngx_http_byok_stmt(s, BYOK_SQL_CHECK_PUT);
     if (st == NULL) {
         goto failed;
@@ -379,12 +394,38 @@ ngx_http_byok_store_master_check(ngx_http_byok_store_t *s, uint32_t id,
         goto failed;
     }
 
-    return ngx_http_byok_commit(s);
+    return ngx_http_byok_commit(s) == NGX_HTTP_BYOK_STORE_OK ? 2 : -1;
 
 failed:
 
     ngx_http_byok_rollback(s);
     return -1;
+}
+
+
+int
+ngx_http_byok_store_master_count(ngx_http_byok_store_t *s, size_t *n)
+{
+    int            rc;
+    sqlite3_stmt  *st;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM meta"
+                           " WHERE name LIKE 'master_check:%'", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        return ngx_http_byok_fail(s, "meta");
+    }
+
+    rc = sqlite3_step(st);
+    *n = (rc == SQLITE_ROW) ? (size_t) sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_ROW) {
+        return ngx_http_byok_fail(s, "meta");
+    }
+
+    return NGX_HTTP_BYOK_STORE_OK;
 }
 
 
