@@ -1,0 +1,402 @@
+# The shared-zone cache of selections (SPEC §7.5): changes made through
+# nginx reach every worker at once, changes made behind its back are seen
+# after byok_cache_ttl, the zone outlives a reload, and a full zone evicts
+# instead of failing.
+#
+# Two workers behind a master process: every request of a block is a new
+# connection, and either worker may accept it.  Blocks titled
+# "(continued)" have no configuration of their own: they talk to the
+# server the block before them started, after their --- init changed the
+# store behind nginx's back (with the sqlite3 CLI) or reloaded nginx.
+
+use Test::Nginx::Socket 'no_plan';
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
+use Time::HiRes ();
+
+$ENV{AGENTS_MASTER_KEY} =
+    '0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9';
+$ENV{AGENTS_JWT_SECRET} = 'cache-suite-jwt-secret-0123456789abcdefgh';
+
+master_on();
+workers(2);
+no_shuffle();
+no_long_string();
+
+# An HS256 token for the user API.
+sub jwt {
+    my ($sub) = @_;
+    my $h = encode_base64url('{"alg":"HS256","typ":"JWT"}');
+    my $p = encode_base64url(sprintf '{"sub":"%s","exp":%d}',
+                                     $sub, time + 3600);
+    my $s = encode_base64url(hmac_sha256("$h.$p", $ENV{AGENTS_JWT_SECRET}));
+    return "$h.$p.$s";
+}
+
+# Changes the store behind nginx's back, as an operator's script would.
+sub store_sql {
+    my ($sql) = @_;
+    my $db = server_root() . '/logs/byok.db';
+    system('sqlite3', '-cmd', '.timeout 5000', $db, $sql) == 0
+        or die "sqlite3 \"$sql\" failed: $?\n";
+}
+
+sub worker_pids {
+    my ($master) = @_;
+    return map { /^\s*(\d+)\s+nginx: worker process\s*$/ ? $1 : () }
+           `ps -o pid=,args= --ppid $master`;
+}
+
+# nginx -s reload: SIGHUP to the master, then wait until only new workers
+# are left.
+sub reload_nginx {
+    my $pidfile = server_root() . '/logs/nginx.pid';
+    open my $in, '<', $pidfile or die "cannot open $pidfile: $!\n";
+    chomp(my $master = <$in>);
+    close $in;
+
+    my %old = map { $_ => 1 } worker_pids($master);
+    kill 'HUP', $master or die "cannot signal the master $master: $!\n";
+
+    for (1 .. 100) {
+        Time::HiRes::sleep(0.1);
+        my @all = `ps -o pid= --ppid $master`;
+        my @new = grep { !$old{$_} } worker_pids($master);
+        return if @new == workers() && @all == @new;
+    }
+
+    die "nginx did not reload\n";
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value('main_config',
+                      "load_module \$TEST_NGINX_BYOK_MODULE;\n"
+                      . ($block->main_config // ''));
+
+    $block->set_value('http_config',
+                      "    byok_store logs/byok.db;\n"
+                      . ($block->http_config // ''));
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: once revoked, a key is never handed out again, whichever worker answers
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider $arg_provider;
+        byok_lookup;
+    }
+--- more_headers eval
+"Authorization: Bearer " . ::jwt("alice") . "
+Content-Type: application/json
+X-User: alice"
+--- request eval
+[
+'POST /me/provider-keys
+{"category":"llm","provider":"anthropic","label":"spare","value":"sk-ant-spare-0000000000000001"}',
+'POST /me/provider-keys
+{"category":"llm","provider":"anthropic","label":"main","value":"sk-ant-main-00000000000000002"}',
+('GET /lookup?provider=anthropic') x 10,
+'DELETE /me/provider-keys/2',
+('GET /lookup?provider=anthropic') x 20,
+'DELETE /me/provider-keys/1',
+('GET /lookup?provider=anthropic') x 10,
+]
+--- error_code eval
+[201, 201, (200) x 10, 200, (200) x 20, 200, (403) x 10]
+--- response_headers eval
+["", "",
+ ("X-BYOK-Key: sk-ant-main-00000000000000002\nX-BYOK-Key-Id: 2") x 10,
+ "",
+ ("X-BYOK-Key: sk-ant-spare-0000000000000001\nX-BYOK-Key-Id: 1") x 20,
+ "",
+ ("!X-BYOK-Key") x 10]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/,
+ ("") x 10,
+ qr/^\{"id":2,.*"status":"revoked"/,
+ ("") x 20,
+ qr/^\{"id":1,.*"status":"revoked"/,
+ (qr/<title>403 Forbidden<\/title>/) x 10]
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 2: an order change (PUT /order) reaches every worker at once
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider $arg_provider;
+        byok_lookup;
+    }
+--- more_headers eval
+"Authorization: Bearer " . ::jwt("bob") . "
+Content-Type: application/json
+X-User: bob"
+--- request eval
+[
+'POST /me/provider-keys
+{"category":"llm","provider":"openai","value":"sk-proj-bob-one-0000000000001"}',
+'POST /me/provider-keys
+{"category":"llm","provider":"openai","value":"sk-proj-bob-two-0000000000002"}',
+('GET /lookup?provider=openai') x 10,
+'PUT /me/provider-keys/order
+{"provider":"openai","ids":[1,2]}',
+('GET /lookup?provider=openai') x 10,
+]
+--- error_code eval
+[201, 201, (200) x 10, 200, (200) x 10]
+--- response_headers eval
+["", "",
+ ("X-BYOK-Key-Id: 2") x 10,
+ "",
+ ("X-BYOK-Key-Id: 1") x 10]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/, ("") x 10, qr/^\{"keys":\[\{"id":1,/,
+ ("") x 10]
+
+
+
+=== TEST 3: (setup) carol's newer key is looked up and cached; byok_cache_ttl is 2s
+--- http_config
+    byok_cache_ttl 2s;
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider $arg_provider;
+        byok_lookup;
+    }
+--- more_headers eval
+"Authorization: Bearer " . ::jwt("carol") . "
+Content-Type: application/json
+X-User: carol"
+--- request eval
+[
+'POST /me/provider-keys
+{"category":"llm","provider":"groq","value":"gsk_carol_older_0000000001"}',
+'POST /me/provider-keys
+{"category":"llm","provider":"groq","value":"gsk_carol_newer_0000000002"}',
+'GET /lookup?provider=groq',
+]
+--- error_code eval
+[201, 201, 200]
+--- response_headers eval
+["", "", "X-BYOK-Key: gsk_carol_newer_0000000002\nX-BYOK-Key-Id: 2"]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/, ""]
+
+
+
+=== TEST 4: (continued) a change behind nginx's back is not seen before the TTL
+Key 2 is demoted in the store directly: the cached selection still holds.
+--- init
+::store_sql("UPDATE provider_keys SET rotation_priority = 5 WHERE id = 2");
+--- more_headers
+X-User: carol
+--- request eval
+[('GET /lookup?provider=groq') x 5]
+--- response_headers eval
+[("X-BYOK-Key: gsk_carol_newer_0000000002\nX-BYOK-Key-Id: 2") x 5]
+--- response_body eval
+[("") x 5]
+
+
+
+=== TEST 5: (continued) after the TTL the store is read again, by every worker
+--- init
+Time::HiRes::sleep(2.5);
+--- more_headers
+X-User: carol
+--- request eval
+[('GET /lookup?provider=groq') x 6]
+--- response_headers eval
+[("X-BYOK-Key: gsk_carol_older_0000000001\nX-BYOK-Key-Id: 1") x 6]
+--- response_body eval
+[("") x 6]
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 6: (setup) dave's newer key is looked up and cached; byok_cache_ttl is 1h
+--- http_config
+    byok_cache_ttl 1h;
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider $arg_provider;
+        byok_lookup;
+    }
+--- more_headers eval
+"Authorization: Bearer " . ::jwt("dave") . "
+Content-Type: application/json
+X-User: dave"
+--- request eval
+[
+'POST /me/provider-keys
+{"category":"video","provider":"runway","value":"key_dave_older_000000000001"}',
+'POST /me/provider-keys
+{"category":"video","provider":"runway","value":"key_dave_newer_000000000002"}',
+'GET /lookup?provider=runway',
+]
+--- error_code eval
+[201, 201, 200]
+--- response_headers eval
+["", "", "X-BYOK-Key: key_dave_newer_000000000002\nX-BYOK-Key-Id: 2"]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/, ""]
+
+
+
+=== TEST 7: (continued) the zone survives a reload: new workers answer from it
+Key 2 is demoted in the store behind nginx's back, then nginx is reloaded
+(SIGHUP).  The new workers still hand out key 2: that answer can only come
+from the zone kept across the reload, since the store (listed by the user
+API) now puts key 1 first.
+--- init
+::store_sql("UPDATE provider_keys SET rotation_priority = 5 WHERE id = 2");
+::reload_nginx();
+--- more_headers eval
+["Authorization: Bearer " . ::jwt("dave"), ("X-User: dave") x 6]
+--- request eval
+['GET /me/provider-keys', ('GET /lookup?provider=runway') x 6]
+--- response_headers eval
+["", ("X-BYOK-Key: key_dave_newer_000000000002\nX-BYOK-Key-Id: 2") x 6]
+--- response_body eval
+[qr/^\{"keys":\[\{"id":1,.*"rotation_priority":0,.*\},\{"id":2,.*"rotation_priority":5,/,
+ ("") x 6]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 8: (continued) a change made through the reloaded nginx drops the kept entry
+--- more_headers eval
+["Authorization: Bearer " . ::jwt("dave") . "\nContent-Type: application/json",
+ ("X-User: dave") x 6]
+--- request eval
+['PATCH /me/provider-keys/1
+{"label":"renamed"}',
+ ('GET /lookup?provider=runway') x 6]
+--- response_headers eval
+["", ("X-BYOK-Key: key_dave_older_000000000001\nX-BYOK-Key-Id: 1") x 6]
+--- response_body eval
+[qr/^\{"id":1,.*"label":"renamed"/, ("") x 6]
+
+
+
+=== TEST 9: a full zone evicts: every lookup still succeeds
+The smallest zone (8 pages) with a 1h TTL: erin's selection is cached
+first, then 60 users with a key each and 300 users without one (answered
+by the platform key, and cached as "no key") push it out.
+--- http_config
+    byok_zone tiny:32k;
+    byok_cache_ttl 1h;
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $arg_user;
+        byok_provider anthropic;
+        byok_platform_key anthropic sk-ant-platform-000000000000001;
+        byok_lookup;
+    }
+--- more_headers eval
+[
+("Authorization: Bearer " . ::jwt("erin") . "\nContent-Type: application/json") x 2,
+"",
+(map { ("Authorization: Bearer " . ::jwt("user-$_") . "\nContent-Type: application/json", "") } 1 .. 60),
+("") x 300,
+("") x 60,
+]
+--- request eval
+[
+'POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-erin-older-00000000001"}',
+'POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-erin-newer-00000000002"}',
+'GET /lookup?user=erin',
+(map { ("POST /me/provider-keys\n"
+        . sprintf('{"category":"llm","provider":"anthropic","value":"sk-ant-user-%03d-0000000000000"}', $_),
+        "GET /lookup?user=user-$_") } 1 .. 60),
+(map { "GET /lookup?user=nokey-$_" } 1 .. 300),
+(map { "GET /lookup?user=user-$_" } 1 .. 60),
+]
+--- error_code eval
+[201, 201, 200, (201, 200) x 60, (200) x 300, (200) x 60]
+--- response_headers eval
+["", "", "X-BYOK-Key-Id: 2\nX-BYOK-Source: user",
+ (map { ("", sprintf "X-BYOK-Key: sk-ant-user-%03d-0000000000000\nX-BYOK-Key-Id: %d", $_, $_ + 2) } 1 .. 60),
+ ("X-BYOK-Key: sk-ant-platform-000000000000001\nX-BYOK-Source: platform") x 300,
+ (map { sprintf "X-BYOK-Key: sk-ant-user-%03d-0000000000000\nX-BYOK-Key-Id: %d", $_, $_ + 2 } 1 .. 60)]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/, "",
+ (map { (qr/^\{"id":${\($_ + 2)},/, "") } 1 .. 60),
+ ("") x 300,
+ ("") x 60]
+--- timeout: 10
+
+
+
+=== TEST 10: (continued) erin's evicted entry is read again from the store
+Key 2 is demoted behind nginx's back: had erin's entry stayed in the zone
+(TTL 1h), key 2 would still be handed out.  The error log, checked here
+from its start, covers the block before too.
+--- init
+::store_sql("UPDATE provider_keys SET rotation_priority = 5 WHERE id = 2");
+--- request
+GET /lookup?user=erin
+--- response_headers
+X-BYOK-Key: sk-ant-erin-older-00000000001
+X-BYOK-Key-Id: 1
+--- response_body eval: ""
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 11: a zone smaller than 8 pages is refused at start
+--- http_config
+    byok_zone tiny:16k;
+--- config
+    location = /lookup {
+        byok_user $arg_user;
+        byok_provider anthropic;
+        byok_lookup;
+    }
+--- request
+GET /lookup?user=frank
+--- must_die
+--- error_log
+zone "tiny:16k" is too small
