@@ -46,7 +46,7 @@ typedef struct {
 
     ngx_http_byok_key_source_t   master;
     ngx_array_t                 *previous;    /* ngx_str_t sources */
-    ngx_http_byok_master_t       masters[NGX_HTTP_BYOK_MASTER_MAX];
+    ngx_http_byok_master_t      *masters;     /* a DONTDUMP page */
     ngx_uint_t                   nmasters;    /* masters[0] is current */
     u_char                       master_raw[NGX_HTTP_BYOK_MASTER_KEY_LEN];
 
@@ -63,6 +63,8 @@ typedef struct {
 
     ngx_array_t                 *default_jwt_keys;
     ngx_array_t                 *jwt_pending;
+    ngx_array_t                 *env_secrets; /* ngx_str_t: the values of
+                                                 env: sources in environ */
 
     ngx_http_byok_store_t       *store;       /* this worker's connection */
     ngx_uint_t                   enabled;     /* unsigned flag */
@@ -198,6 +200,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_request_t          *request;
+    ngx_pool_t                  *pool;        /* r->pool, for the cleanup */
     ngx_str_t                    user;        /* NUL-terminated */
     json_t                      *claims;
     int64_t                      id;
@@ -216,6 +219,7 @@ typedef struct {
     unsigned                     looked_up:1;
     unsigned                     inject_done:1;
     unsigned                     reported:1;
+    unsigned                     exposed:1;   /* key left the module */
     unsigned                     retried:1;
 } ngx_http_byok_ctx_t;
 
@@ -296,6 +300,8 @@ const char *ngx_http_byok_key_state_name(ngx_uint_t state);
 void ngx_http_byok_usage_flush(ngx_event_t *ev);
 u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
 char *ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id);
+void *ngx_http_byok_alloc_secret(ngx_conf_t *cf, size_t size);
+ngx_int_t ngx_http_byok_wipe_copies(ngx_pool_t *pool, ngx_str_t *key);
 
 
 #endif /* _NGX_HTTP_BYOK_H_INCLUDED_ */

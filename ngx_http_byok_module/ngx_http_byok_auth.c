@@ -157,6 +157,7 @@ ngx_http_byok_get_ctx(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->request = r;
+    ctx->pool = r->pool;
 
     ngx_http_set_ctx(r, ctx, ngx_http_byok_module);
 
@@ -201,6 +202,10 @@ ngx_http_byok_ctx_cleanup(void *data)
     }
 
     /* plaintext copies of a key made for this request */
+
+    if (ctx->exposed && ctx->selected.value.len) {
+        (void) ngx_http_byok_wipe_copies(ctx->pool, &ctx->selected.value);
+    }
 
     ngx_http_byok_wipe_str(&ctx->selected.value);
     ngx_http_byok_wipe_str(&ctx->injected);

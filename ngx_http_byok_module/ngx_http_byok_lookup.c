@@ -493,6 +493,8 @@ ngx_http_byok_lookup_handler(ngx_http_request_t *r)
 
     ngx_http_byok_quiet_log(r);
 
+    ctx->exposed = 1;
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = 0;
     r->header_only = 1;
@@ -1095,6 +1097,7 @@ ngx_http_byok_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_BYOK_VAR_KEY:
         if (ctx->lookup_status == 0) {
             s = ctx->selected.value;
+            ctx->exposed = 1;
             ngx_http_byok_quiet_log(r);
         }
         break;
@@ -1169,6 +1172,12 @@ ngx_http_byok_lookup_init(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    /* the raw master key was needed for configuration checks only */
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_byok_module);
+    ngx_http_byok_wipe(bmcf->master_raw, sizeof(bmcf->master_raw));
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 

@@ -7,6 +7,7 @@
 #include "ngx_http_byok.h"
 
 #include <curl/curl.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 
 
@@ -15,6 +16,11 @@
 #endif
 
 
+static void *ngx_http_byok_curl_malloc(size_t size);
+static void ngx_http_byok_curl_free(void *p);
+static void *ngx_http_byok_curl_realloc(void *p, size_t size);
+static char *ngx_http_byok_curl_strdup(const char *s);
+static void *ngx_http_byok_curl_calloc(size_t n, size_t size);
 static void *ngx_http_byok_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_byok_create_loc_conf(ngx_conf_t *cf);
@@ -310,7 +316,15 @@ ngx_http_byok_init_module(ngx_cycle_t *cycle)
 
     /* before any worker or thread exists, as libcurl requires */
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    /* libcurl's buffers hold the key of a test: they are wiped on free */
+
+    if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, ngx_http_byok_curl_malloc,
+                             ngx_http_byok_curl_free,
+                             ngx_http_byok_curl_realloc,
+                             ngx_http_byok_curl_strdup,
+                             ngx_http_byok_curl_calloc)
+        != CURLE_OK)
+    {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "curl_global_init() failed");
         return NGX_ERROR;
@@ -346,12 +360,28 @@ static ngx_int_t
 ngx_http_byok_init_process(ngx_cycle_t *cycle)
 {
     char                        err[256];
+    ngx_str_t                  *env;
+    ngx_uint_t                  i;
     ngx_http_byok_main_conf_t  *bmcf;
 
     bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
 
     if (bmcf == NULL || !bmcf->enabled) {
         return NGX_OK;
+    }
+
+    /*
+     * env: sources were read by the master; a worker never reads them
+     * again, so its inherited copy of the environment loses them (the
+     * master keeps its own for reloads).
+     */
+
+    if (ngx_process == NGX_PROCESS_WORKER && bmcf->env_secrets != NULL) {
+        env = bmcf->env_secrets->elts;
+
+        for (i = 0; i < bmcf->env_secrets->nelts; i++) {
+            ngx_explicit_memzero(env[i].data, env[i].len);
+        }
     }
 
     bmcf->store = ngx_http_byok_store_open((char *) bmcf->store_path.data,
@@ -402,6 +432,58 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
 
 
 static void *
+ngx_http_byok_curl_malloc(size_t size)
+{
+    return malloc(size);
+}
+
+
+static void
+ngx_http_byok_curl_free(void *p)
+{
+    if (p != NULL) {
+        ngx_explicit_memzero(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
+
+static void *
+ngx_http_byok_curl_realloc(void *p, size_t size)
+{
+    void    *np;
+    size_t   old;
+
+    /* never realloc(): the old block would be freed unwiped */
+
+    np = malloc(size ? size : 1);
+    if (np == NULL || p == NULL) {
+        return np;
+    }
+
+    old = malloc_usable_size(p);
+    ngx_memcpy(np, p, ngx_min(old, size));
+    ngx_http_byok_curl_free(p);
+
+    return np;
+}
+
+
+static char *
+ngx_http_byok_curl_strdup(const char *s)
+{
+    return strdup(s);
+}
+
+
+static void *
+ngx_http_byok_curl_calloc(size_t n, size_t size)
+{
+    return calloc(n, size);
+}
+
+
+static void *
 ngx_http_byok_create_main_conf(ngx_conf_t *cf)
 {
     ngx_pool_cleanup_t         *cln;
@@ -425,6 +507,13 @@ ngx_http_byok_create_main_conf(ngx_conf_t *cf)
      *     bmcf->store = NULL;
      *     bmcf->enabled = 0;
      */
+
+    bmcf->masters = ngx_http_byok_alloc_secret(cf,
+                          NGX_HTTP_BYOK_MASTER_MAX
+                          * sizeof(ngx_http_byok_master_t));
+    if (bmcf->masters == NULL) {
+        return NULL;
+    }
 
     bmcf->cache_ttl = NGX_CONF_UNSET_MSEC;
     bmcf->allow_insecure_test_urls = NGX_CONF_UNSET;
@@ -771,7 +860,6 @@ ngx_http_byok_cleanup_catalog(void *data)
         bmcf->catalog = NULL;
     }
 
-    ngx_http_byok_wipe(bmcf->masters, sizeof(bmcf->masters));
     ngx_http_byok_wipe(bmcf->master_raw, sizeof(bmcf->master_raw));
 }
 

@@ -380,6 +380,12 @@ ngx_http_byok_probe_thread(void *data, ngx_log_t *log)
 
 done:
 
+    /* the list holds copies of the key header: wiped before freed */
+
+    for (l = list; l != NULL; l = l->next) {
+        ngx_http_byok_wipe(l->data, ngx_strlen(l->data));
+    }
+
     curl_slist_free_all(list);
     curl_easy_cleanup(curl);
 

@@ -6,6 +6,9 @@
 
 #include "ngx_http_byok.h"
 
+#include <malloc.h>
+#include <sys/mman.h>
+
 
 static u_char *ngx_http_byok_json_dump(ngx_pool_t *pool, json_t *body,
     size_t *len);
@@ -68,8 +71,9 @@ ngx_int_t
 ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
     ngx_str_t *value)
 {
-    char       *v;
-    ngx_str_t   name;
+    char                       *v;
+    ngx_str_t                   name, *env;
+    ngx_http_byok_main_conf_t  *bmcf;
 
     if (ngx_strncmp(source->data, "env:", 4) == 0) {
         name.len = source->len - 4;
@@ -83,6 +87,26 @@ ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
         if (v == NULL || *v == '\0') {
             return NGX_ERROR;
         }
+
+        /* workers wipe their inherited copy of it (init_process) */
+
+        bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_byok_module);
+
+        if (bmcf->env_secrets == NULL) {
+            bmcf->env_secrets = ngx_array_create(cf->pool, 4,
+                                                 sizeof(ngx_str_t));
+            if (bmcf->env_secrets == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        env = ngx_array_push(bmcf->env_secrets);
+        if (env == NULL) {
+            return NGX_ERROR;
+        }
+
+        env->data = (u_char *) v;
+        env->len = ngx_strlen(v);
 
         value->len = ngx_strlen(v);
         value->data = ngx_pnalloc(cf->pool, value->len + 1);
@@ -309,4 +333,110 @@ ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id)
     ngx_sprintf(p, "%08xD%Z", id);
 
     return (char *) p;
+}
+
+
+static void
+ngx_http_byok_free_secret(void *data)
+{
+    ngx_http_byok_wipe(data, ngx_pagesize);
+    ngx_free(data);
+}
+
+
+/*
+ * A page for long-lived key material (derived master keys): wiped when the
+ * configuration goes, and left out of core dumps.
+ */
+
+void *
+ngx_http_byok_alloc_secret(ngx_conf_t *cf, size_t size)
+{
+    void                *p;
+    ngx_pool_cleanup_t  *cln;
+
+    if (size > ngx_pagesize) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    p = ngx_memalign(ngx_pagesize, ngx_pagesize, cf->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(p, ngx_pagesize);
+
+#if defined(MADV_DONTDUMP)
+    (void) madvise(p, ngx_pagesize, MADV_DONTDUMP);
+#endif
+
+    cln->handler = ngx_http_byok_free_secret;
+    cln->data = p;
+
+    return p;
+}
+
+
+static void
+ngx_http_byok_wipe_range(u_char *p, u_char *last, ngx_str_t *key)
+{
+    u_char  *m;
+
+    while (p < last
+           && (m = memmem(p, last - p, key->data, key->len)) != NULL)
+    {
+        ngx_explicit_memzero(m, key->len);
+        p = m + key->len;
+    }
+}
+
+
+/*
+ * nginx copies a key handed out by a request into buffers we do not own:
+ * the response header (byok_lookup), auth_request_set values, the proxied
+ * request.  They all live in the request pool, which is searched for the
+ * key and wiped before it is freed.
+ */
+
+ngx_int_t
+ngx_http_byok_wipe_copies(ngx_pool_t *pool, ngx_str_t *key)
+{
+    u_char            needle[NGX_HTTP_BYOK_VALUE_MAX];
+    ngx_str_t         k;
+    ngx_pool_t       *p;
+    ngx_pool_large_t *l;
+
+    if (key->len < 8 || key->len > sizeof(needle)) {
+        return NGX_OK;
+    }
+
+    /* the needle itself lives in the pool and is wiped on the way */
+
+    ngx_memcpy(needle, key->data, key->len);
+    k.data = needle;
+    k.len = key->len;
+
+    for (p = pool; p != NULL; p = p->d.next) {
+        ngx_http_byok_wipe_range((u_char *) p + (p == pool
+                                                 ? sizeof(ngx_pool_t)
+                                                 : sizeof(ngx_pool_data_t)),
+                                 p->d.last, &k);
+    }
+
+    for (l = pool->large; l != NULL; l = l->next) {
+        if (l->alloc != NULL) {
+            ngx_http_byok_wipe_range(l->alloc,
+                                     (u_char *) l->alloc
+                                     + malloc_usable_size(l->alloc), &k);
+        }
+    }
+
+    ngx_explicit_memzero(needle, k.len);
+
+    return NGX_OK;
 }

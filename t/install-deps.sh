@@ -5,11 +5,12 @@
 set -e
 
 # prometheus: its promtool checks the admin endpoint's metrics format
+# gdb: its gcore dumps a worker for the secret hygiene suite (t/150)
 PKGS="nginx nginx-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
       libssl-dev sqlite3 openssl curl ca-certificates make gcc perl
       libtest-base-perl libtext-diff-perl libipc-run-perl
       liblist-moreutils-perl libtest-longstring-perl libwww-perl
-      liburi-perl prometheus"
+      liburi-perl prometheus gdb"
 
 missing=
 for p in $PKGS $EXTRA_PKGS; do
