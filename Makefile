@@ -38,7 +38,10 @@ MODULE_SRCS := config $(filter-out admin/byokctl.c, \
 
 UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror \
                -Wno-unused-parameter -Ingx_http_byok_module
-UNIT_TESTS  := seal jwt catalog
+UNIT_TESTS  := seal jwt catalog validate
+
+# what a unit test links besides t/unit/test_X.c and ngx_http_byok_X.c
+UNIT_EXTRA_validate := ngx_http_byok_module/ngx_http_byok_catalog.c
 
 # byokctl: the offline operations tool, on the module's nginx-free code
 CTL_CFLAGS  := -std=gnu99 -g -O2 -Wall -Wextra -Werror -Ingx_http_byok_module
@@ -89,7 +92,10 @@ $(BUILD)/unit/test_%: t/unit/test_%.c ngx_http_byok_module/ngx_http_byok_%.c \
                       ngx_http_byok_module/ngx_http_byok_%.h t/unit/tap.h
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< ngx_http_byok_module/ngx_http_byok_$*.c \
-	    -lcrypto -ljansson
+	    $(UNIT_EXTRA_$*) -lcrypto -ljansson
+
+$(BUILD)/unit/test_validate: $(UNIT_EXTRA_validate) \
+                             ngx_http_byok_module/ngx_http_byok_catalog.h
 
 unit: $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
 
@@ -114,6 +120,20 @@ test: deps
 	BYOKCTL='$(BUILD)/byokctl' \
 	TEST_NGINX_BINARY='$(NGINX_BIN)' \
 	    $(TEST_WRAP) perl t/harness.pl $(BUILD)/unit t
+
+# the suite against the ASan + UBSan build (build/asan/), see t/README.md
+.PHONY: test-asan test-valgrind
+test-asan:
+	$(MAKE) test SANITIZE=1
+
+# the suite with every nginx under valgrind memcheck and t/valgrind.suppress
+# (slow: see t/README.md); a file that bails out does not stop the run; the
+# browser test, whose nginx valgrind would not watch, is left out
+VALGRIND_TIMEOUT ?= 30
+test-valgrind:
+	EXTRA_PKGS=valgrind sh t/install-deps.sh
+	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_TIMEOUT=$(VALGRIND_TIMEOUT) \
+	TEST_BROWSER=0 TEST_KEEP_GOING=1 $(MAKE) test
 
 # wrk on loopback: one table, also in build/bench/results.txt (bench/)
 bench: all

@@ -30,9 +30,9 @@ LIBS="-lcrypto -ljansson"
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
-# target, the module source it fuzzes, the harness helpers it links ("-":
-# none).  Request JSON validation gets its harness, fuzz/fuzz_validate.c,
-# once ngx_http_byok_validate.c exists; until then it is skipped.
+# target, the module sources it fuzzes (the first, then what it needs, by
+# commas), the harness helpers it links ("-": none).  A target whose harness
+# or first source does not exist yet is skipped.
 TARGETS="
 jwt_verify      ngx_http_byok_jwt.c       fuzz_jwt_util.c
 jwt_claims      ngx_http_byok_jwt.c       fuzz_jwt_util.c
@@ -42,7 +42,7 @@ seal_roundtrip  ngx_http_byok_seal.c      fuzz_seal_util.c
 master_decode   ngx_http_byok_seal.c      -
 catalog         ngx_http_byok_catalog.c   -
 header          ngx_http_byok_catalog.c   -
-validate        ngx_http_byok_validate.c  -
+validate        ngx_http_byok_validate.c,ngx_http_byok_catalog.c  -
 "
 
 
@@ -54,7 +54,7 @@ field() {
 available() {
     echo "$TARGETS" | while read -r t src helper; do
         [ -n "$t" ] || continue
-        if [ -f "$MOD/$src" ] && [ -f "fuzz/fuzz_$t.c" ]; then
+        if [ -f "$MOD/${src%%,*}" ] && [ -f "fuzz/fuzz_$t.c" ]; then
             echo "$t"
         fi
     done
@@ -64,7 +64,10 @@ available() {
 build_one() {
     t=$1
     bin=$FUZZ_OUT/bin/fuzz_$t
-    srcs="fuzz/fuzz_$t.c $MOD/$(field "$t" 2)"
+    srcs="fuzz/fuzz_$t.c"
+    for src in $(field "$t" 2 | tr , ' '); do
+        srcs="$srcs $MOD/$src"
+    done
     helper=$(field "$t" 3)
     [ "$helper" = - ] || srcs="$srcs fuzz/$helper"
 

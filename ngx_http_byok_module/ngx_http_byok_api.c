@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_byok.h"
+#include "ngx_http_byok_validate.h"
 
 
 typedef enum {
@@ -46,30 +47,18 @@ static int ngx_http_byok_api_seal(void *data, int64_t id, unsigned char *blob,
 static json_t *ngx_http_byok_time_json(int64_t t);
 static json_t *ngx_http_byok_read_body(ngx_http_request_t *r,
     ngx_int_t *rc);
-static const char *ngx_http_byok_unknown_field(json_t *body,
-    const char **allowed);
-static ngx_int_t ngx_http_byok_check_label(json_t *label);
+static ngx_int_t ngx_http_byok_send_invalid(ngx_http_request_t *r,
+    ngx_http_byok_invalid_t *err);
 static ngx_int_t ngx_http_byok_method_not_allowed(ngx_http_request_t *r,
     const char *allow);
 static ngx_int_t ngx_http_byok_store_failed(ngx_http_request_t *r,
     ngx_http_byok_main_conf_t *bmcf);
 static ngx_http_byok_store_t *ngx_http_byok_get_store(ngx_http_request_t *r);
+static void ngx_http_byok_wipe_body(ngx_http_request_t *r, u_char *copy,
+    size_t len);
 static void ngx_http_byok_audit_init(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx, ngx_http_byok_audit_t *audit,
     const char *action);
-
-
-static const char  *ngx_http_byok_create_fields[] = {
-    "category", "provider", "auth_type", "label", "value", "rentable", NULL
-};
-
-static const char  *ngx_http_byok_patch_fields[] = {
-    "label", "rotation_priority", "rentable", "status", NULL
-};
-
-static const char  *ngx_http_byok_order_fields[] = {
-    "provider", "ids", NULL
-};
 
 
 ngx_int_t
@@ -449,192 +438,64 @@ static ngx_int_t
 ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     json_t *body)
 {
-    u_char                           *p, *last;
-    size_t                            len;
-    json_t                           *v, *label;
-    ngx_int_t                         rc;
-    ngx_str_t                         value;
-    const char                       *field;
-    ngx_table_elt_t                  *h;
-    ngx_http_byok_key_t               key;
-    ngx_http_byok_audit_t             audit;
-    ngx_http_byok_store_t            *store;
-    ngx_http_byok_seal_ctx_t          sctx;
-    ngx_http_byok_main_conf_t        *bmcf;
-    const ngx_http_byok_category_t   *category;
-    const ngx_http_byok_provider_t   *provider;
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_table_elt_t            *h;
+    ngx_http_byok_key_t         key;
+    ngx_http_byok_audit_t       audit;
+    ngx_http_byok_store_t      *store;
+    ngx_http_byok_create_t      in;
+    ngx_http_byok_invalid_t     err;
+    ngx_http_byok_seal_ctx_t    sctx;
+    ngx_http_byok_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    field = ngx_http_byok_unknown_field(body, ngx_http_byok_create_fields);
-    if (field != NULL) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "Unknown field.", field);
+    if (ngx_http_byok_validate_create(body, bmcf->catalog, &in, &err) != 0) {
+        ngx_http_byok_wipe(in.raw, in.raw_len);
+        return ngx_http_byok_send_invalid(r, &err);
     }
 
     ngx_memzero(&key, sizeof(ngx_http_byok_key_t));
 
-    v = json_object_get(body, "category");
-
-    category = json_is_string(v)
-               ? ngx_http_byok_catalog_category(bmcf->catalog,
-                                                json_string_value(v),
-                                                json_string_length(v))
-               : NULL;
-
-    if (category == NULL) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "category must be one of the "
-                                        "catalog's categories.",
-                                        "category");
-    }
-
-    v = json_object_get(body, "provider");
-
-    provider = json_is_string(v)
-               ? ngx_http_byok_catalog_provider(bmcf->catalog,
-                                                json_string_value(v),
-                                                json_string_length(v))
-               : NULL;
-
-    if (provider == NULL || provider->category != category) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "provider must be a provider of "
-                                        "the chosen category.", "provider");
-    }
-
-    v = json_object_get(body, "auth_type");
-
-    if (v != NULL && !json_is_string(v)) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "auth_type must be \"api_key\" or "
-                                        "\"oauth\".", "auth_type");
-    }
-
-    if (v != NULL && ngx_strcmp(json_string_value(v), "oauth") == 0) {
-        if (provider->oauth && !provider->oauth_available) {
-            return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                            "oauth_not_available",
-                                            provider->oauth_notice
-                                            ? provider->oauth_notice
-                                            : "OAuth is not available yet.",
-                                            NULL);
-        }
-
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "This provider accepts API keys "
-                                        "only.", "auth_type");
-    }
-
-    if (v != NULL && ngx_strcmp(json_string_value(v), "api_key") != 0) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "auth_type must be \"api_key\" or "
-                                        "\"oauth\".", "auth_type");
-    }
-
-    v = json_object_get(body, "rentable");
-
-    if (v != NULL && !json_is_boolean(v)) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "rentable must be false.",
-                                        "rentable");
-    }
-
-    if (json_is_true(v)) {
-        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                        "rentable_not_available",
-                                        "Renting keys out is coming soon.",
-                                        NULL);
-    }
-
-    v = json_object_get(body, "value");
-
-    if (!json_is_string(v)) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "value must be the key as a "
-                                        "string.", "value");
-    }
-
-    p = (u_char *) json_string_value(v);
-    last = p + json_string_length(v);
-
-    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-    {
-        p++;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t'
-                        || last[-1] == '\r' || last[-1] == '\n'))
-    {
-        last--;
-    }
-
-    len = last - p;
-
-    if (len < NGX_HTTP_BYOK_VALUE_MIN || len > NGX_HTTP_BYOK_VALUE_MAX) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "value must be 16 to 4096 "
-                                        "characters long.", "value");
-    }
-
-    for (value.data = p; p < last; p++) {
-        if (*p < 0x21 || *p > 0x7e) {
-            return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                            "value may contain printable "
-                                            "ASCII characters only, without "
-                                            "spaces.", "value");
-        }
-    }
-
-    value.len = len;
-
-    label = json_object_get(body, "label");
-
-    if (ngx_http_byok_check_label(label) != NGX_OK) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "label must be text of at most 64 "
-                                        "bytes without control characters.",
-                                        "label");
-    }
-
-    ngx_cpystrn((u_char *) key.category, (u_char *) category->id,
+    ngx_cpystrn((u_char *) key.category, (u_char *) in.category->id,
                 sizeof(key.category));
-    ngx_cpystrn((u_char *) key.provider, (u_char *) provider->id,
+    ngx_cpystrn((u_char *) key.provider, (u_char *) in.provider->id,
                 sizeof(key.provider));
     ngx_cpystrn((u_char *) key.auth_type, (u_char *) "api_key",
                 sizeof(key.auth_type));
 
-    if (json_is_string(label) && json_string_length(label)) {
+    if (in.label != NULL) {
         key.has_label = 1;
-        ngx_cpystrn((u_char *) key.label, (u_char *) json_string_value(label),
+        ngx_cpystrn((u_char *) key.label, (u_char *) in.label,
                     sizeof(key.label));
     }
 
-    ngx_memcpy(key.masked, value.data, 8);
-    ngx_memcpy(key.masked + 8, "***", 4);
+    ngx_memcpy(key.masked, in.masked, NGX_HTTP_BYOK_MASK_SIZE);
 
     store = ngx_http_byok_get_store(r);
     if (store == NULL) {
+        ngx_http_byok_wipe(in.raw, in.raw_len);
         return ngx_http_byok_store_failed(r, bmcf);
     }
 
-    sctx.value = value;
+    sctx.value.data = (u_char *) in.value;
+    sctx.value.len = in.value_len;
     sctx.user = ctx->user;
-    sctx.provider.data = (u_char *) provider->id;
-    sctx.provider.len = ngx_strlen(provider->id);
+    sctx.provider.data = (u_char *) in.provider->id;
+    sctx.provider.len = ngx_strlen(in.provider->id);
     sctx.bmcf = bmcf;
 
     ngx_http_byok_audit_init(r, ctx, &audit, "key.create");
-    audit.provider = provider->id;
+    audit.provider = in.provider->id;
 
     rc = ngx_http_byok_store_create(store, (char *) ctx->user.data, &key,
-                                    value.len + NGX_HTTP_BYOK_SEAL_OVERHEAD,
+                                    in.value_len + NGX_HTTP_BYOK_SEAL_OVERHEAD,
                                     ngx_http_byok_api_seal, &sctx, &audit);
 
     /* the JSON body still holds the plaintext; wipe it before it is freed */
 
-    ngx_http_byok_wipe((u_char *) json_string_value(v),
-                       json_string_length(v));
+    ngx_http_byok_wipe(in.raw, in.raw_len);
 
     if (rc != NGX_HTTP_BYOK_STORE_OK) {
         return ngx_http_byok_store_failed(r, bmcf);
@@ -698,80 +559,17 @@ static ngx_int_t
 ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     int64_t id, json_t *body)
 {
-    int                     rc;
-    json_t                 *label, *prio, *rentable, *status;
-    int64_t                 priority;
-    const char             *label_value, *field;
-    ngx_str_t               provider;
-    ngx_http_byok_key_t     key;
-    ngx_http_byok_audit_t   audit;
-    ngx_http_byok_store_t  *store;
+    int                       rc;
+    ngx_str_t                 provider;
+    ngx_http_byok_key_t       key;
+    ngx_http_byok_audit_t     audit;
+    ngx_http_byok_store_t    *store;
+    ngx_http_byok_patch_t     in;
+    ngx_http_byok_invalid_t   err;
 
-    field = ngx_http_byok_unknown_field(body, ngx_http_byok_patch_fields);
-    if (field != NULL) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "Unknown field.", field);
+    if (ngx_http_byok_validate_patch(body, &in, &err) != 0) {
+        return ngx_http_byok_send_invalid(r, &err);
     }
-
-    label = json_object_get(body, "label");
-    prio = json_object_get(body, "rotation_priority");
-    rentable = json_object_get(body, "rentable");
-    status = json_object_get(body, "status");
-
-    /* "status":"active" re-enables a key the provider refused */
-
-    if (status != NULL
-        && (!json_is_string(status)
-            || ngx_strcmp(json_string_value(status), "active") != 0))
-    {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "status can only be set to "
-                                        "\"active\".", "status");
-    }
-
-    if (rentable != NULL && !json_is_boolean(rentable)) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "rentable must be false.",
-                                        "rentable");
-    }
-
-    if (json_is_true(rentable)) {
-        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                        "rentable_not_available",
-                                        "Renting keys out is coming soon.",
-                                        NULL);
-    }
-
-    if (label == NULL && prio == NULL && rentable == NULL && status == NULL) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "Send label and/or "
-                                        "rotation_priority.", NULL);
-    }
-
-    if (label != NULL && ngx_http_byok_check_label(label) != NGX_OK) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "label must be text of at most 64 "
-                                        "bytes without control characters.",
-                                        "label");
-    }
-
-    if (prio != NULL
-        && (!json_is_integer(prio) || json_integer_value(prio) < 0
-            || json_integer_value(prio) > 1000000))
-    {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "rotation_priority must be an "
-                                        "integer from 0 to 1000000.",
-                                        "rotation_priority");
-    }
-
-    label_value = NULL;
-
-    if (label != NULL) {
-        label_value = json_is_string(label) ? json_string_value(label) : "";
-    }
-
-    priority = prio ? json_integer_value(prio) : 0;
 
     store = ngx_http_byok_get_store(r);
     if (store == NULL) {
@@ -782,8 +580,9 @@ ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     audit.key_id = id;
 
     rc = ngx_http_byok_store_update(store, (char *) ctx->user.data, id,
-                                    label_value, prio ? &priority : NULL,
-                                    status != NULL, &audit, &key);
+                                    in.label,
+                                    in.set_priority ? &in.priority : NULL,
+                                    in.activate, &audit, &key);
 
     if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
         return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -848,69 +647,28 @@ static ngx_int_t
 ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     json_t *body)
 {
-    int                                rc;
-    json_t                            *v, *ids, *id;
-    size_t                             i, j, n;
-    int64_t                           *list;
-    ngx_str_t                          prov;
-    const char                        *field;
-    ngx_http_byok_audit_t              audit;
-    ngx_http_byok_store_t             *store;
-    ngx_http_byok_main_conf_t         *bmcf;
-    const ngx_http_byok_provider_t    *provider;
+    int                         rc;
+    size_t                      i;
+    int64_t                    *ids;
+    ngx_str_t                   prov;
+    ngx_http_byok_order_t       in;
+    ngx_http_byok_audit_t       audit;
+    ngx_http_byok_store_t      *store;
+    ngx_http_byok_invalid_t     err;
+    ngx_http_byok_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    field = ngx_http_byok_unknown_field(body, ngx_http_byok_order_fields);
-    if (field != NULL) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "Unknown field.", field);
-    }
-
-    v = json_object_get(body, "provider");
-
-    provider = json_is_string(v)
-               ? ngx_http_byok_catalog_provider(bmcf->catalog,
-                                                json_string_value(v),
-                                                json_string_length(v))
-               : NULL;
-
-    if (provider == NULL) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "provider must be a catalog "
-                                        "provider.", "provider");
-    }
-
-    ids = json_object_get(body, "ids");
-    n = json_array_size(ids);
-
-    if (!json_is_array(ids) || n == 0 || n > 1000) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "ids must be a non-empty array of "
-                                        "key ids.", "ids");
-    }
-
-    list = ngx_palloc(r->pool, n * sizeof(int64_t));
-    if (list == NULL) {
+    ids = ngx_palloc(r->pool, NGX_HTTP_BYOK_ORDER_IDS_MAX * sizeof(int64_t));
+    if (ids == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json_array_foreach(ids, i, id) {
-        if (!json_is_integer(id) || json_integer_value(id) <= 0) {
-            return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                            "ids must be positive integer "
-                                            "key ids.", "ids");
-        }
-
-        list[i] = json_integer_value(id);
-
-        for (j = 0; j < i; j++) {
-            if (list[j] == list[i]) {
-                return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                                "ids must not repeat a key.",
-                                                "ids");
-            }
-        }
+    if (ngx_http_byok_validate_order(body, bmcf->catalog, ids,
+                                     NGX_HTTP_BYOK_ORDER_IDS_MAX, &in, &err)
+        != 0)
+    {
+        return ngx_http_byok_send_invalid(r, &err);
     }
 
     store = ngx_http_byok_get_store(r);
@@ -919,10 +677,10 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     }
 
     ngx_http_byok_audit_init(r, ctx, &audit, "key.order");
-    audit.provider = provider->id;
+    audit.provider = in.provider->id;
 
     rc = ngx_http_byok_store_order(store, (char *) ctx->user.data,
-                                   provider->id, list, n, &audit);
+                                   in.provider->id, ids, in.n, &audit);
 
     if (rc == NGX_HTTP_BYOK_STORE_CONFLICT) {
         return ngx_http_byok_send_error(r, 422, "validation_failed",
@@ -934,8 +692,8 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
         return ngx_http_byok_store_failed(r, bmcf);
     }
 
-    prov.data = (u_char *) provider->id;
-    prov.len = ngx_strlen(provider->id);
+    prov.data = (u_char *) in.provider->id;
+    prov.len = ngx_strlen(in.provider->id);
 
     ngx_http_byok_cache_invalidate(r, &ctx->user, &prov);
 
@@ -950,7 +708,7 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
         ngx_http_byok_key_t  *keys;
 
         if (ngx_http_byok_store_list(store, (char *) ctx->user.data, NULL,
-                                     provider->id, 0, &keys, &cnt)
+                                     in.provider->id, 0, &keys, &cnt)
             != NGX_HTTP_BYOK_STORE_OK)
         {
             return ngx_http_byok_store_failed(r, bmcf);
@@ -1143,13 +901,13 @@ ngx_http_byok_time_json(int64_t t)
 static json_t *
 ngx_http_byok_read_body(ngx_http_request_t *r, ngx_int_t *rc)
 {
-    u_char        *p;
-    size_t         len;
-    json_t        *body;
-    ssize_t        n;
-    ngx_buf_t     *b;
-    ngx_chain_t   *cl;
-    json_error_t   error;
+    u_char                   *p;
+    size_t                    len;
+    json_t                   *body;
+    ssize_t                   n;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_byok_invalid_t   err;
 
     *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
@@ -1198,89 +956,25 @@ ngx_http_byok_read_body(ngx_http_request_t *r, ngx_int_t *rc)
         len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
     }
 
-    body = json_loadb((char *) p, len,
-                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &error);
+    body = ngx_http_byok_parse_body(p, len, &err);
 
     /* the body may hold a key: never leave it in request memory */
 
-    ngx_http_byok_wipe(p, len);
+    ngx_http_byok_wipe_body(r, p, len);
 
     if (body == NULL) {
-        *rc = ngx_http_byok_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_json",
-                                       ngx_strstr(error.text, "duplicate")
-                                       ? "The body repeats a JSON member."
-                                       : "The body is not valid JSON.",
-                                       NULL);
-        return NULL;
-    }
-
-    if (!json_is_object(body)) {
-        json_decref(body);
-        *rc = ngx_http_byok_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request",
-                                       "The body must be a JSON object.",
-                                       NULL);
-        return NULL;
+        *rc = ngx_http_byok_send_invalid(r, &err);
     }
 
     return body;
 }
 
 
-/* the first member of body not in allowed, or NULL */
-
-static const char *
-ngx_http_byok_unknown_field(json_t *body, const char **allowed)
-{
-    json_t       *v;
-    const char   *name, **a;
-
-    json_object_foreach(body, name, v) {
-        for (a = allowed; *a; a++) {
-            if (ngx_strcmp(name, *a) == 0) {
-                break;
-            }
-        }
-
-        if (*a == NULL) {
-            return ngx_strlen(name) <= 64 ? name : "(field)";
-        }
-    }
-
-    return NULL;
-}
-
-
 static ngx_int_t
-ngx_http_byok_check_label(json_t *label)
+ngx_http_byok_send_invalid(ngx_http_request_t *r, ngx_http_byok_invalid_t *err)
 {
-    u_char  *p, *last;
-
-    if (label == NULL || json_is_null(label)) {
-        return NGX_OK;
-    }
-
-    if (!json_is_string(label)
-        || json_string_length(label) > NGX_HTTP_BYOK_LABEL_MAX)
-    {
-        return NGX_ERROR;
-    }
-
-    p = (u_char *) json_string_value(label);
-    last = p + json_string_length(label);
-
-    /* jansson has checked UTF-8; refuse C0, DEL and C1 controls */
-
-    for ( /* void */ ; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f
-            || (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_byok_send_error(r, (ngx_uint_t) err->status, err->code,
+                                    err->message, err->field);
 }
 
 
@@ -1305,6 +999,50 @@ ngx_http_byok_method_not_allowed(ngx_http_request_t *r, const char *allow)
                                     "method_not_allowed",
                                     "This method is not allowed here.",
                                     NULL);
+}
+
+
+/*
+ * Every copy of the body nginx made: the body buffers, the client body
+ * buffer, and what was read ahead with the headers into r->header_in
+ * (found by the body's first bytes).  Then our own copy.
+ */
+
+static void
+ngx_http_byok_wipe_body(ngx_http_request_t *r, u_char *copy, size_t len)
+{
+    u_char       *m, *last;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file && b->pos != NULL) {
+            ngx_explicit_memzero(b->pos, b->last - b->pos);
+        }
+    }
+
+    /* only what was read: it may be r->header_in's free space */
+
+    b = r->request_body->buf;
+
+    if (b != NULL && b->start != NULL && !b->in_file) {
+        ngx_explicit_memzero(b->start, b->last - b->start);
+    }
+
+    b = r->header_in;
+
+    if (b != NULL && len) {
+        m = memmem(b->start, b->last - b->start, copy, ngx_min(len, 32));
+
+        if (m != NULL) {
+            last = ngx_min(m + len, b->last);
+            ngx_explicit_memzero(m, last - m);
+        }
+    }
+
+    ngx_http_byok_wipe(copy, len);
 }
 
 

@@ -921,6 +921,7 @@ ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_byok_loc_conf_t *prev = parent;
     ngx_http_byok_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_byok_main_conf_t  *bmcf;
 
     if (conf->jwt_keys == NULL) {
@@ -958,6 +959,14 @@ ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (!conf->handler) {
         return NGX_CONF_OK;
+    }
+
+    /* a body that carries a key is kept in memory, never in a temp file */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_body_buffer_size < NGX_HTTP_BYOK_BODY_MAX) {
+        clcf->client_body_buffer_size = NGX_HTTP_BYOK_BODY_MAX;
     }
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_byok_module);
