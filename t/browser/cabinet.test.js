@@ -333,7 +333,7 @@ async function flow(browser, vp) {
     eq(rows.map(r => r.label), ['backup', 'main'], 'newest first at equal priority');
     eq(rows.map(r => r.masked), ['sk-ant-a***', 'sk-ant-a***'], 'masked');
     eq(rows.map(r => r.test), ['invalid', 'valid'], 'last test');
-    eq(rows.map(r => r.health), ['Active', 'Active'], 'health');
+    eq(rows.map(r => r.health), ['Invalid key', 'Active'], 'health: the key the test refused is invalid');
     const times = await page.$$eval('#keys-list section[data-provider="anthropic"] time',
       ts => ts.map(t => t.getAttribute('datetime')));
     assert(times.length === 2 && times.every(t => /^\d{4}-\d\d-\d\dT/.test(t)), 'times: ' + times);
