@@ -158,12 +158,12 @@ typedef struct {
 /* a key of a cached selection, inside the zone */
 typedef struct {
     int64_t                      id;
-    size_t                       len;
-    time_t                       until;       /* end of a cool-down */
-    time_t                       last_used;
-    ngx_uint_t                   state;
-    ngx_uint_t                   uses;        /* not yet written */
-    ngx_uint_t                   failures;
+    uint32_t                     until;       /* end of a cool-down */
+    uint32_t                     last_used;
+    uint32_t                     uses;        /* not yet written */
+    uint32_t                     failures;
+    uint16_t                     len;
+    uint8_t                      state;
     u_char                       value[1];
 } ngx_http_byok_record_t;
 
@@ -201,6 +201,11 @@ typedef struct {
 typedef struct {
     ngx_http_request_t          *request;
     ngx_pool_t                  *pool;        /* r->pool, for the cleanup */
+
+    /* where the pool stood when the key first left the module */
+    ngx_pool_t                  *mark_block;
+    u_char                      *mark_last;
+    ngx_pool_large_t            *mark_large;
     ngx_str_t                    user;        /* NUL-terminated */
     json_t                      *claims;
     int64_t                      id;
@@ -209,7 +214,6 @@ typedef struct {
     /* the runtime lookup, done at most once per request */
     ngx_str_t                    provider;
     ngx_http_byok_selected_t     selected;    /* plaintext wiped at end */
-    ngx_str_t                    masked;
     ngx_uint_t                   source;
     ngx_int_t                    lookup_status;  /* 0, or 400/401/403 */
     ngx_uint_t                   metric;      /* route for /metrics */
@@ -301,7 +305,8 @@ void ngx_http_byok_usage_flush(ngx_event_t *ev);
 u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
 char *ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id);
 void *ngx_http_byok_alloc_secret(ngx_conf_t *cf, size_t size);
-ngx_int_t ngx_http_byok_wipe_copies(ngx_pool_t *pool, ngx_str_t *key);
+void ngx_http_byok_expose(ngx_http_byok_ctx_t *ctx);
+void ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_BYOK_H_INCLUDED_ */

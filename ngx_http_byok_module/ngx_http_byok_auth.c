@@ -203,9 +203,7 @@ ngx_http_byok_ctx_cleanup(void *data)
 
     /* plaintext copies of a key made for this request */
 
-    if (ctx->exposed && ctx->selected.value.len) {
-        (void) ngx_http_byok_wipe_copies(ctx->pool, &ctx->selected.value);
-    }
+    ngx_http_byok_wipe_copies(ctx);
 
     ngx_http_byok_wipe_str(&ctx->selected.value);
     ngx_http_byok_wipe_str(&ctx->injected);

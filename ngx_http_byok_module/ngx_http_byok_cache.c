@@ -14,15 +14,20 @@
 #define NGX_HTTP_BYOK_NODE_RATE       2
 
 
+/*
+ * Kept small: an entry for a 108-byte key fits a 256-byte slab chunk, so a
+ * 16 MiB zone holds about 60,000 of them.
+ */
+
 typedef struct {
     u_char                       color;
     u_char                       kind;
     u_short                      len;        /* of the name in data[] */
+    uint32_t                     size;       /* bytes of data[] */
     ngx_queue_t                  queue;
     ngx_msec_t                   loaded;
-    ngx_uint_t                   size;       /* bytes of data[] */
-    ngx_uint_t                   nkeys;
-    ngx_msec_int_t               excess;     /* rate limiter, in 1/1000 */
+    uint32_t                     nkeys;
+    int32_t                      excess;     /* rate limiter, in 1/1000 */
     u_char                       data[1];
 } ngx_http_byok_node_t;
 
@@ -125,7 +130,7 @@ ngx_http_byok_cache_invalidate(ngx_http_request_t *r, ngx_str_t *user,
     }
 
     len = ngx_http_byok_node_name(name, user, provider);
-    hash = ngx_crc32_short(name, len);
+    hash = ngx_murmur_hash2(name, len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -168,7 +173,7 @@ ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
 
     ngx_str_null(&none);
     len = ngx_http_byok_node_name(name, user, &none);
-    hash = ngx_crc32_short(name, len);
+    hash = ngx_murmur_hash2(name, len);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -204,7 +209,7 @@ ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
         return NGX_BUSY;
     }
 
-    bn->excess = excess;
+    bn->excess = (int32_t) excess;
     bn->loaded = now;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -241,7 +246,7 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
     zone = bmcf->shm_zone->data;
 
     len = ngx_http_byok_node_name(name, user, provider);
-    hash = ngx_crc32_short(name, len);
+    hash = ngx_murmur_hash2(name, len);
 
     sel->id = 0;
     ngx_str_null(&sel->value);
@@ -295,7 +300,7 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
         sel->value.len = rec->len;
 
         rec->uses++;
-        rec->last_used = now;
+        rec->last_used = (uint32_t) now;
 
         break;
     }
@@ -331,7 +336,7 @@ ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     zone = bmcf->shm_zone->data;
 
     len = ngx_http_byok_node_name(name, user, provider);
-    hash = ngx_crc32_short(name, len);
+    hash = ngx_murmur_hash2(name, len);
 
     size = 0;
 
@@ -367,12 +372,12 @@ ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     for (i = 0; i < n; i++) {
         rec = (ngx_http_byok_record_t *) p;
         rec->id = keys[i].id;
-        rec->len = keys[i].value.len;
-        rec->state = keys[i].state;
-        rec->until = keys[i].until;
+        rec->len = (uint16_t) keys[i].value.len;
+        rec->state = (uint8_t) keys[i].state;
+        rec->until = (uint32_t) keys[i].until;
         rec->uses = (keys[i].id == used) ? 1 : 0;
         rec->failures = 0;
-        rec->last_used = rec->uses ? ngx_time() : 0;
+        rec->last_used = rec->uses ? (uint32_t) ngx_time() : 0;
         ngx_memcpy(rec->value, keys[i].value.data, keys[i].value.len);
 
         p += ngx_align(offsetof(ngx_http_byok_record_t, value)
@@ -421,7 +426,7 @@ ngx_http_byok_cache_health(ngx_http_request_t *r, ngx_str_t *user,
     }
 
     len = ngx_http_byok_node_name(name, user, provider);
-    hash = ngx_crc32_short(name, len);
+    hash = ngx_murmur_hash2(name, len);
 
     rc = NGX_OK;
 
@@ -464,8 +469,8 @@ ngx_http_byok_cache_health(ngx_http_request_t *r, ngx_str_t *user,
             rc = NGX_DONE;
 
         } else {
-            rec->state = state;
-            rec->until = until;
+            rec->state = (uint8_t) state;
+            rec->until = (uint32_t) until;
         }
     }
 

@@ -227,18 +227,6 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         return NGX_OK;
     }
 
-    ctx->masked.data = ngx_pnalloc(r->pool, 8 + 3);
-    if (ctx->masked.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* never more than half of a (short, platform) key */
-
-    ctx->masked.len = ngx_sprintf(ctx->masked.data, "%*s***",
-                                  ngx_min(ctx->selected.value.len / 2, 8),
-                                  ctx->selected.value.data)
-                      - ctx->masked.data;
-
     ctx->lookup_status = 0;
 
     return NGX_OK;
@@ -492,8 +480,7 @@ ngx_http_byok_lookup_handler(ngx_http_request_t *r)
     }
 
     ngx_http_byok_quiet_log(r);
-
-    ctx->exposed = 1;
+    ngx_http_byok_expose(ctx);
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = 0;
@@ -1097,7 +1084,7 @@ ngx_http_byok_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_BYOK_VAR_KEY:
         if (ctx->lookup_status == 0) {
             s = ctx->selected.value;
-            ctx->exposed = 1;
+            ngx_http_byok_expose(ctx);
             ngx_http_byok_quiet_log(r);
         }
         break;
@@ -1119,9 +1106,22 @@ ngx_http_byok_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_BYOK_VAR_MASKED:
-        if (ctx->lookup_status == 0) {
-            s = ctx->masked;
+        if (ctx->lookup_status != 0) {
+            break;
         }
+
+        /* never more than half of a (short, platform) key */
+
+        p = ngx_pnalloc(r->pool, 8 + 3);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        s.data = p;
+        s.len = ngx_sprintf(p, "%*s***",
+                            ngx_min(ctx->selected.value.len / 2, 8),
+                            ctx->selected.value.data)
+                - p;
         break;
 
     case NGX_HTTP_BYOK_VAR_USER:

@@ -397,38 +397,61 @@ ngx_http_byok_wipe_range(u_char *p, u_char *last, ngx_str_t *key)
 
 
 /*
- * nginx copies a key handed out by a request into buffers we do not own:
- * the response header (byok_lookup), auth_request_set values, the proxied
- * request.  They all live in the request pool, which is searched for the
- * key and wiped before it is freed.
+ * The key leaves the module (byok_lookup's answer, $byok_key): nginx will
+ * copy it into buffers we do not own — the response header, auth_request_set
+ * values, the proxied request — all allocated from the request pool after
+ * this point.  The mark lets the cleanup search only that part of the pool.
  */
 
-ngx_int_t
-ngx_http_byok_wipe_copies(ngx_pool_t *pool, ngx_str_t *key)
+void
+ngx_http_byok_expose(ngx_http_byok_ctx_t *ctx)
 {
-    u_char            needle[NGX_HTTP_BYOK_VALUE_MAX];
-    ngx_str_t         k;
-    ngx_pool_t       *p;
-    ngx_pool_large_t *l;
-
-    if (key->len < 8 || key->len > sizeof(needle)) {
-        return NGX_OK;
+    if (ctx->exposed) {
+        return;
     }
 
-    /* the needle itself lives in the pool and is wiped on the way */
+    ctx->exposed = 1;
+    ctx->mark_block = ctx->pool->current;
+    ctx->mark_last = ctx->pool->current->d.last;
+    ctx->mark_large = ctx->pool->large;
+}
 
-    ngx_memcpy(needle, key->data, key->len);
+
+/*
+ * Called from a cleanup of the request pool (by then r->pool is NULL): every
+ * copy of the key allocated since ngx_http_byok_expose() is wiped.
+ */
+
+void
+ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
+{
+    u_char             needle[NGX_HTTP_BYOK_VALUE_MAX];
+    ngx_str_t          k;
+    ngx_pool_t        *p;
+    ngx_pool_large_t  *l;
+
+    if (!ctx->exposed || ctx->selected.value.len < 8
+        || ctx->selected.value.len > sizeof(needle))
+    {
+        return;
+    }
+
+    /* the needle itself may lie in the searched range */
+
+    ngx_memcpy(needle, ctx->selected.value.data, ctx->selected.value.len);
     k.data = needle;
-    k.len = key->len;
+    k.len = ctx->selected.value.len;
 
-    for (p = pool; p != NULL; p = p->d.next) {
-        ngx_http_byok_wipe_range((u_char *) p + (p == pool
-                                                 ? sizeof(ngx_pool_t)
-                                                 : sizeof(ngx_pool_data_t)),
+    ngx_http_byok_wipe_range(ctx->mark_last, ctx->mark_block->d.last, &k);
+
+    for (p = ctx->mark_block->d.next; p != NULL; p = p->d.next) {
+        ngx_http_byok_wipe_range((u_char *) p + sizeof(ngx_pool_data_t),
                                  p->d.last, &k);
     }
 
-    for (l = pool->large; l != NULL; l = l->next) {
+    for (l = ctx->pool->large; l != NULL && l != ctx->mark_large;
+         l = l->next)
+    {
         if (l->alloc != NULL) {
             ngx_http_byok_wipe_range(l->alloc,
                                      (u_char *) l->alloc
@@ -437,6 +460,4 @@ ngx_http_byok_wipe_copies(ngx_pool_t *pool, ngx_str_t *key)
     }
 
     ngx_explicit_memzero(needle, k.len);
-
-    return NGX_OK;
 }

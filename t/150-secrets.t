@@ -51,7 +51,8 @@ no warnings 'portable';    # 64-bit addresses in /proc/PID/maps
 sub random_hex {
     my ($n) = @_;
     open my $in, '<:raw', '/dev/urandom' or die "/dev/urandom: $!\n";
-    read $in, my $bytes, $n;
+    my $bytes;
+    read $in, $bytes, $n;
     close $in;
     return unpack 'H*', $bytes;
 }
