@@ -67,6 +67,7 @@ typedef struct {
                                                  env: sources in environ */
 
     ngx_http_byok_store_t       *store;       /* this worker's connection */
+    ngx_http_byok_store_t       *writer;      /* user API writes, threads */
     ngx_uint_t                   enabled;     /* unsigned flag */
 } ngx_http_byok_main_conf_t;
 

@@ -6,6 +6,8 @@
 
 
 #include "ngx_http_byok.h"
+
+#include <pthread.h>
 #include "ngx_http_byok_validate.h"
 
 
@@ -25,6 +27,56 @@ typedef struct {
 } ngx_http_byok_seal_ctx_t;
 
 
+#define NGX_HTTP_BYOK_WRITE_CREATE  0
+#define NGX_HTTP_BYOK_WRITE_UPDATE  1
+#define NGX_HTTP_BYOK_WRITE_REVOKE  2
+#define NGX_HTTP_BYOK_WRITE_ORDER   3
+
+
+/* a store write, run in the thread pool */
+typedef struct {
+    ngx_thread_task_t          *task;
+    ngx_uint_t                  kind;
+    ngx_http_request_t         *request;
+    ngx_http_byok_ctx_t        *ctx;
+    ngx_http_byok_main_conf_t  *bmcf;
+    ngx_http_byok_store_t      *store;
+
+    ngx_http_byok_key_t         key;         /* create: in; all: out */
+    ngx_http_byok_audit_t       audit;
+    ngx_http_byok_seal_ctx_t    sctx;
+    size_t                      blob_max;
+    u_char                     *wipe;        /* plaintext to wipe */
+    size_t                      wipe_len;
+
+    int64_t                     id;
+    const char                 *label;
+    int64_t                     priority;
+    const char                 *provider;
+    int64_t                    *ids;
+    size_t                      n;
+
+    int                         rc;
+    char                        err[256];
+    ngx_http_byok_key_t        *list;        /* order: malloc'ed */
+    size_t                      nlist;
+
+    unsigned                    set_priority:1;
+    unsigned                    activate:1;
+} ngx_http_byok_write_t;
+
+
+static ngx_http_byok_write_t *ngx_http_byok_write_alloc(
+    ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx, ngx_uint_t kind,
+    const char *action);
+static ngx_int_t ngx_http_byok_write_post(ngx_http_request_t *r,
+    ngx_http_byok_write_t *w);
+static void ngx_http_byok_write_thread(void *data, ngx_log_t *log);
+static void ngx_http_byok_write_done(ngx_event_t *ev);
+static void ngx_http_byok_write_wipe(ngx_http_byok_write_t *w);
+static ngx_int_t ngx_http_byok_api_created(ngx_http_request_t *r,
+    ngx_http_byok_write_t *w);
+static u_char *ngx_http_byok_strdup(ngx_pool_t *pool, const char *s);
 static ngx_int_t ngx_http_byok_api_route(ngx_http_request_t *r,
     ngx_http_byok_route_e *route, int64_t *id);
 static void ngx_http_byok_api_body_handler(ngx_http_request_t *r);
@@ -438,15 +490,11 @@ static ngx_int_t
 ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     json_t *body)
 {
-    size_t                      len;
-    ngx_int_t                   rc;
-    ngx_table_elt_t            *h;
+    u_char                     *value;
     ngx_http_byok_key_t         key;
-    ngx_http_byok_audit_t       audit;
-    ngx_http_byok_store_t      *store;
+    ngx_http_byok_write_t      *w;
     ngx_http_byok_create_t      in;
     ngx_http_byok_invalid_t     err;
-    ngx_http_byok_seal_ctx_t    sctx;
     ngx_http_byok_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
@@ -473,35 +521,47 @@ ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 
     ngx_memcpy(key.masked, in.masked, NGX_HTTP_BYOK_MASK_SIZE);
 
-    store = ngx_http_byok_get_store(r);
-    if (store == NULL) {
+    w = ngx_http_byok_write_alloc(r, ctx, NGX_HTTP_BYOK_WRITE_CREATE,
+                                  "key.create");
+    if (w == NULL) {
         ngx_http_byok_wipe(in.raw, in.raw_len);
-        return ngx_http_byok_store_failed(r, bmcf);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    sctx.value.data = (u_char *) in.value;
-    sctx.value.len = in.value_len;
-    sctx.user = ctx->user;
-    sctx.provider.data = (u_char *) in.provider->id;
-    sctx.provider.len = ngx_strlen(in.provider->id);
-    sctx.bmcf = bmcf;
+    /* the JSON body is freed when this returns: the task gets a copy */
 
-    ngx_http_byok_audit_init(r, ctx, &audit, "key.create");
-    audit.provider = in.provider->id;
+    value = ngx_pnalloc(r->pool, in.value_len);
+    if (value == NULL) {
+        ngx_http_byok_wipe(in.raw, in.raw_len);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    rc = ngx_http_byok_store_create(store, (char *) ctx->user.data, &key,
-                                    in.value_len + NGX_HTTP_BYOK_SEAL_OVERHEAD,
-                                    ngx_http_byok_api_seal, &sctx, &audit);
-
-    /* the JSON body still holds the plaintext; wipe it before it is freed */
-
+    ngx_memcpy(value, in.value, in.value_len);
     ngx_http_byok_wipe(in.raw, in.raw_len);
 
-    if (rc != NGX_HTTP_BYOK_STORE_OK) {
-        return ngx_http_byok_store_failed(r, bmcf);
-    }
+    w->key = key;
+    w->sctx.value.data = value;
+    w->sctx.value.len = in.value_len;
+    w->sctx.user = ctx->user;
+    w->sctx.provider.data = (u_char *) in.provider->id;
+    w->sctx.provider.len = ngx_strlen(in.provider->id);
+    w->sctx.bmcf = bmcf;
+    w->blob_max = in.value_len + NGX_HTTP_BYOK_SEAL_OVERHEAD;
+    w->wipe = value;
+    w->wipe_len = in.value_len;
+    w->audit.provider = in.provider->id;
 
-    ngx_http_byok_cache_invalidate(r, &ctx->user, &sctx.provider);
+    return ngx_http_byok_write_post(r, w);
+}
+
+
+static ngx_int_t
+ngx_http_byok_api_created(ngx_http_request_t *r, ngx_http_byok_write_t *w)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    ngx_http_byok_cache_invalidate(r, &w->ctx->user, &w->sctx.provider);
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -523,13 +583,13 @@ ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     }
 
     h->value.len = ngx_sprintf(h->value.data, "%*s/%L", len, r->uri.data,
-                               key.id)
+                               w->key.id)
                    - h->value.data;
 
     /* not headers_out.location: nginx would make it absolute */
 
     return ngx_http_byok_send_json(r, NGX_HTTP_CREATED,
-                                   ngx_http_byok_key_json(&key));
+                                   ngx_http_byok_key_json(&w->key));
 }
 
 
@@ -559,47 +619,35 @@ static ngx_int_t
 ngx_http_byok_api_patch(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     int64_t id, json_t *body)
 {
-    int                       rc;
-    ngx_str_t                 provider;
-    ngx_http_byok_key_t       key;
-    ngx_http_byok_audit_t     audit;
-    ngx_http_byok_store_t    *store;
     ngx_http_byok_patch_t     in;
+    ngx_http_byok_write_t    *w;
     ngx_http_byok_invalid_t   err;
 
     if (ngx_http_byok_validate_patch(body, &in, &err) != 0) {
         return ngx_http_byok_send_invalid(r, &err);
     }
 
-    store = ngx_http_byok_get_store(r);
-    if (store == NULL) {
-        return ngx_http_byok_store_failed(r, NULL);
+    w = ngx_http_byok_write_alloc(r, ctx, NGX_HTTP_BYOK_WRITE_UPDATE,
+                                  "key.update");
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_byok_audit_init(r, ctx, &audit, "key.update");
-    audit.key_id = id;
+    w->id = id;
+    w->audit.key_id = id;
 
-    rc = ngx_http_byok_store_update(store, (char *) ctx->user.data, id,
-                                    in.label,
-                                    in.set_priority ? &in.priority : NULL,
-                                    in.activate, &audit, &key);
-
-    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
-        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "No such key.", NULL);
+    if (in.label != NULL) {
+        w->label = (char *) ngx_http_byok_strdup(r->pool, in.label);
+        if (w->label == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    if (rc != NGX_HTTP_BYOK_STORE_OK) {
-        return ngx_http_byok_store_failed(r, NULL);
-    }
+    w->priority = in.priority;
+    w->set_priority = in.set_priority ? 1 : 0;
+    w->activate = in.activate ? 1 : 0;
 
-    provider.data = (u_char *) key.provider;
-    provider.len = ngx_strlen(key.provider);
-
-    ngx_http_byok_cache_invalidate(r, &ctx->user, &provider);
-
-    return ngx_http_byok_send_json(r, NGX_HTTP_OK,
-                                   ngx_http_byok_key_json(&key));
+    return ngx_http_byok_write_post(r, w);
 }
 
 
@@ -607,39 +655,18 @@ static ngx_int_t
 ngx_http_byok_api_revoke(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     int64_t id)
 {
-    int                     rc;
-    ngx_str_t               provider;
-    ngx_http_byok_key_t     key;
-    ngx_http_byok_audit_t   audit;
-    ngx_http_byok_store_t  *store;
+    ngx_http_byok_write_t  *w;
 
-    store = ngx_http_byok_get_store(r);
-    if (store == NULL) {
-        return ngx_http_byok_store_failed(r, NULL);
+    w = ngx_http_byok_write_alloc(r, ctx, NGX_HTTP_BYOK_WRITE_REVOKE,
+                                  "key.revoke");
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_byok_audit_init(r, ctx, &audit, "key.revoke");
-    audit.key_id = id;
+    w->id = id;
+    w->audit.key_id = id;
 
-    rc = ngx_http_byok_store_revoke(store, (char *) ctx->user.data, id,
-                                    &audit, &key);
-
-    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
-        return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "No such key.", NULL);
-    }
-
-    if (rc != NGX_HTTP_BYOK_STORE_OK) {
-        return ngx_http_byok_store_failed(r, NULL);
-    }
-
-    provider.data = (u_char *) key.provider;
-    provider.len = ngx_strlen(key.provider);
-
-    ngx_http_byok_cache_invalidate(r, &ctx->user, &provider);
-
-    return ngx_http_byok_send_json(r, NGX_HTTP_OK,
-                                   ngx_http_byok_key_json(&key));
+    return ngx_http_byok_write_post(r, w);
 }
 
 
@@ -647,13 +674,9 @@ static ngx_int_t
 ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     json_t *body)
 {
-    int                         rc;
-    size_t                      i;
     int64_t                    *ids;
-    ngx_str_t                   prov;
     ngx_http_byok_order_t       in;
-    ngx_http_byok_audit_t       audit;
-    ngx_http_byok_store_t      *store;
+    ngx_http_byok_write_t      *w;
     ngx_http_byok_invalid_t     err;
     ngx_http_byok_main_conf_t  *bmcf;
 
@@ -671,63 +694,280 @@ ngx_http_byok_api_order(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
         return ngx_http_byok_send_invalid(r, &err);
     }
 
-    store = ngx_http_byok_get_store(r);
-    if (store == NULL) {
-        return ngx_http_byok_store_failed(r, bmcf);
+    w = ngx_http_byok_write_alloc(r, ctx, NGX_HTTP_BYOK_WRITE_ORDER,
+                                  "key.order");
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_byok_audit_init(r, ctx, &audit, "key.order");
-    audit.provider = in.provider->id;
+    w->provider = in.provider->id;
+    w->ids = ids;
+    w->n = in.n;
+    w->audit.provider = in.provider->id;
 
-    rc = ngx_http_byok_store_order(store, (char *) ctx->user.data,
-                                   in.provider->id, ids, in.n, &audit);
+    return ngx_http_byok_write_post(r, w);
+}
 
-    if (rc == NGX_HTTP_BYOK_STORE_CONFLICT) {
-        return ngx_http_byok_send_error(r, 422, "validation_failed",
-                                        "ids must list exactly your active "
-                                        "keys of this provider.", "ids");
+
+/*
+ * Store writes wait for a synced commit: they run in the thread pool on the
+ * worker's writer connection, so the event loop (and every cached lookup on
+ * it) never waits for the disk.  The task owns copies of its inputs in the
+ * request pool; the request is kept alive as the copy filter does it.
+ */
+
+static ngx_http_byok_write_t *
+ngx_http_byok_write_alloc(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    ngx_uint_t kind, const char *action)
+{
+    ngx_thread_task_t      *task;
+    ngx_http_byok_write_t  *w;
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_byok_write_t));
+    if (task == NULL) {
+        return NULL;
     }
 
-    if (rc != NGX_HTTP_BYOK_STORE_OK) {
-        return ngx_http_byok_store_failed(r, bmcf);
-    }
+    w = task->ctx;
+    w->task = task;
+    w->kind = kind;
+    w->request = r;
+    w->ctx = ctx;
+    w->bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    prov.data = (u_char *) in.provider->id;
-    prov.len = ngx_strlen(in.provider->id);
+    ngx_http_byok_audit_init(r, ctx, &w->audit, action);
 
-    ngx_http_byok_cache_invalidate(r, &ctx->user, &prov);
+    return w;
+}
 
-    /* answer with the provider's keys in their new order */
 
-    r->args.len = 0;
-    r->args.data = NULL;
+static ngx_int_t
+ngx_http_byok_write_post(ngx_http_request_t *r, ngx_http_byok_write_t *w)
+{
+    char                        err[256];
+    ngx_http_byok_main_conf_t  *bmcf;
 
-    {
-        size_t                cnt;
-        json_t               *out, *arr;
-        ngx_http_byok_key_t  *keys;
+    bmcf = w->bmcf;
 
-        if (ngx_http_byok_store_list(store, (char *) ctx->user.data, NULL,
-                                     in.provider->id, 0, &keys, &cnt)
-            != NGX_HTTP_BYOK_STORE_OK)
-        {
+    if (bmcf->writer == NULL) {
+        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                                err, sizeof(err));
+        if (bmcf->writer == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "byok_store: %s", err);
+            ngx_http_byok_write_wipe(w);
             return ngx_http_byok_store_failed(r, bmcf);
         }
+    }
+
+    w->store = bmcf->writer;
+
+    w->task->handler = ngx_http_byok_write_thread;
+    w->task->event.handler = ngx_http_byok_write_done;
+    w->task->event.data = r;
+
+    if (bmcf->thread_pool == NULL
+        || ngx_thread_task_post(bmcf->thread_pool, w->task) != NGX_OK)
+    {
+        ngx_http_byok_write_wipe(w);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * In a thread: only the task's own data and the writer connection.  Tasks
+ * of one worker may run in several threads at once; a transaction spans
+ * several calls on the connection, so they take turns.
+ */
+
+static pthread_mutex_t  ngx_http_byok_writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+
+static void
+ngx_http_byok_write_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_byok_write_t *w = data;
+
+    char  *user;
+
+    user = (char *) w->ctx->user.data;
+
+    (void) pthread_mutex_lock(&ngx_http_byok_writer_lock);
+
+    switch (w->kind) {
+
+    case NGX_HTTP_BYOK_WRITE_CREATE:
+        w->rc = ngx_http_byok_store_create(w->store, user, &w->key,
+                                           w->blob_max,
+                                           ngx_http_byok_api_seal, &w->sctx,
+                                           &w->audit);
+        break;
+
+    case NGX_HTTP_BYOK_WRITE_UPDATE:
+        w->rc = ngx_http_byok_store_update(w->store, user, w->id, w->label,
+                                           w->set_priority ? &w->priority
+                                                           : NULL,
+                                           w->activate, &w->audit, &w->key);
+        break;
+
+    case NGX_HTTP_BYOK_WRITE_REVOKE:
+        w->rc = ngx_http_byok_store_revoke(w->store, user, w->id, &w->audit,
+                                           &w->key);
+        break;
+
+    default: /* NGX_HTTP_BYOK_WRITE_ORDER */
+        w->rc = ngx_http_byok_store_order(w->store, user, w->provider,
+                                          w->ids, w->n, &w->audit);
+
+        /* the answer: the provider's keys in their new order */
+
+        if (w->rc == NGX_HTTP_BYOK_STORE_OK) {
+            w->rc = ngx_http_byok_store_list(w->store, user, NULL,
+                                             w->provider, 0, &w->list,
+                                             &w->nlist);
+        }
+
+        break;
+    }
+
+    if (w->rc == NGX_HTTP_BYOK_STORE_ERROR) {
+        ngx_cpystrn((u_char *) w->err,
+                    (u_char *) ngx_http_byok_store_error(w->store),
+                    sizeof(w->err));
+    }
+
+    (void) pthread_mutex_unlock(&ngx_http_byok_writer_lock);
+
+    ngx_http_byok_write_wipe(w);
+}
+
+
+static void
+ngx_http_byok_write_done(ngx_event_t *ev)
+{
+    size_t                  i;
+    json_t                 *out, *arr;
+    ngx_int_t               rc;
+    ngx_str_t               provider;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_thread_task_t      *task;
+    ngx_http_byok_write_t  *w;
+
+    r = ev->data;
+    c = r->connection;
+
+    task = (ngx_thread_task_t *) ((u_char *) ev
+                                  - offsetof(ngx_thread_task_t, event));
+    w = task->ctx;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    if (w->rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+        rc = ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                      "No such key.", NULL);
+        goto done;
+    }
+
+    if (w->rc == NGX_HTTP_BYOK_STORE_CONFLICT) {
+        rc = ngx_http_byok_send_error(r, 422, "validation_failed",
+                                      "ids must list exactly your active "
+                                      "keys of this provider.", "ids");
+        goto done;
+    }
+
+    if (w->rc != NGX_HTTP_BYOK_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0, "byok_store: %s", w->err);
+        ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->store_errors, 1);
+        rc = ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "store_unavailable",
+                                      "The key store is unavailable; "
+                                      "nothing was changed. Try again "
+                                      "later.", NULL);
+        goto done;
+    }
+
+    switch (w->kind) {
+
+    case NGX_HTTP_BYOK_WRITE_CREATE:
+        rc = ngx_http_byok_api_created(r, w);
+        break;
+
+    case NGX_HTTP_BYOK_WRITE_ORDER:
+        provider.data = (u_char *) w->provider;
+        provider.len = ngx_strlen(w->provider);
+
+        ngx_http_byok_cache_invalidate(r, &w->ctx->user, &provider);
 
         arr = json_array();
         out = json_pack("{s:o}", "keys", arr);
 
-        for (i = 0; out != NULL && i < cnt; i++) {
-            json_array_append_new(arr, ngx_http_byok_key_json(&keys[i]));
+        for (i = 0; out != NULL && i < w->nlist; i++) {
+            json_array_append_new(arr, ngx_http_byok_key_json(&w->list[i]));
         }
 
-        free(keys);
+        rc = (out != NULL) ? ngx_http_byok_send_json(r, NGX_HTTP_OK, out)
+                           : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        break;
 
-        if (out == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    default: /* NGX_HTTP_BYOK_WRITE_UPDATE, NGX_HTTP_BYOK_WRITE_REVOKE */
+        provider.data = (u_char *) w->key.provider;
+        provider.len = ngx_strlen(w->key.provider);
 
-        return ngx_http_byok_send_json(r, NGX_HTTP_OK, out);
+        ngx_http_byok_cache_invalidate(r, &w->ctx->user, &provider);
+
+        rc = ngx_http_byok_send_json(r, NGX_HTTP_OK,
+                                     ngx_http_byok_key_json(&w->key));
+        break;
+    }
+
+done:
+
+    free(w->list);
+    w->list = NULL;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static u_char *
+ngx_http_byok_strdup(ngx_pool_t *pool, const char *s)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len + 1);
+
+    return p;
+}
+
+
+static void
+ngx_http_byok_write_wipe(ngx_http_byok_write_t *w)
+{
+    /* the JSON body of a create still holds the plaintext */
+
+    if (w->wipe != NULL) {
+        ngx_http_byok_wipe(w->wipe, w->wipe_len);
+        w->wipe = NULL;
     }
 }
 

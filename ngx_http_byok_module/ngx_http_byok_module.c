@@ -391,6 +391,14 @@ ngx_http_byok_init_process(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_CRIT, cycle->log, 0, "byok_store: %s", err);
     }
 
+    /* a second connection for the writes that run in the thread pool */
+
+    bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                            err, sizeof(err));
+    if (bmcf->writer == NULL) {
+        ngx_log_error(NGX_LOG_CRIT, cycle->log, 0, "byok_store: %s", err);
+    }
+
     if (bmcf->usage_flush) {
         bmcf->usage_event.handler = ngx_http_byok_usage_flush;
         bmcf->usage_event.data = bmcf;
@@ -427,6 +435,11 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
     if (bmcf->store != NULL) {
         ngx_http_byok_store_close(bmcf->store);
         bmcf->store = NULL;
+    }
+
+    if (bmcf->writer != NULL) {
+        ngx_http_byok_store_close(bmcf->writer);
+        bmcf->writer = NULL;
     }
 }
 

@@ -30,8 +30,10 @@ $ENV{AGENTS_MASTER_KEY} =
     '3c1f0e5a9b7d2468ace013579bdf2468ace013579bdf2468ace013579bdf2468';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-$ENV{TEST_NGINX_FAKE_PROVIDER_PORT} ||= 19861;
-$ENV{TEST_NGINX_CLOSED_PORT} ||= 19862;
+# next to the server port, so parallel runs on other ports do not collide
+$ENV{TEST_NGINX_FAKE_PROVIDER_PORT} ||=
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 7;
+$ENV{TEST_NGINX_CLOSED_PORT} ||= $ENV{TEST_NGINX_FAKE_PROVIDER_PORT} + 1;
 
 no_shuffle();
 no_long_string();

@@ -66,7 +66,9 @@ $ENV{AGENTS_MASTER_KEY} = $MASTER;
 $ENV{AGENTS_JWT_SECRET} = 'secrets-suite-jwt-secret-0123456789abcdef';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-$ENV{TEST_NGINX_FAKE_PROVIDER_PORT} ||= 19872;
+# next to the server port, so parallel runs on other ports do not collide
+$ENV{TEST_NGINX_FAKE_PROVIDER_PORT} ||=
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 8;
 $ENV{TEST_NGINX_BYOK_STATE} = tempdir('byok-secrets-XXXXXX', TMPDIR => 1,
                                       CLEANUP => 1);
 $ENV{TEST_NGINX_BYOK_CORES} = tempdir('byok-cores-XXXXXX', TMPDIR => 1,
