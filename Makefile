@@ -53,13 +53,6 @@ override NGINX_CONF_FLAGS += --with-cc-opt='$(SANITIZE_CC_OPT)' \
                              --with-ld-opt='$(SANITIZE_FLAGS)'
 UNIT_CFLAGS += $(SANITIZE_FLAGS)
 CTL_CFLAGS  += $(SANITIZE_FLAGS)
-
-# other sanitizer flags or another compiler: configure again
-$(BUILD)/nginx/Makefile: $(BUILD)/sanitize-flags
-$(BUILD)/sanitize-flags: FORCE
-	@mkdir -p $(BUILD)
-	@echo '$(CC) $(SANITIZE_FLAGS)' | cmp -s - $@ \
-	    || echo '$(CC) $(SANITIZE_FLAGS)' > $@
 endif
 
 .PHONY: all run test unit byokctl deps bench fuzz install clean FORCE
@@ -82,6 +75,15 @@ $(BUILD)/nginx/Makefile: config $(BUILD)/catalog-path
 	    ./configure $(NGINX_CONF_FLAGS) --builddir=$(BUILD)/nginx \
 	    --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
 	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+
+ifeq ($(SANITIZE),1)
+# other sanitizer flags or another compiler: configure again
+$(BUILD)/nginx/Makefile: $(BUILD)/sanitize-flags
+$(BUILD)/sanitize-flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(SANITIZE_FLAGS)' | cmp -s - $@ \
+	    || echo '$(CC) $(SANITIZE_FLAGS)' > $@
+endif
 
 $(BUILD)/ngx_http_byok_module.so: $(BUILD)/nginx/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/nginx-tree -f $(BUILD)/nginx/Makefile modules

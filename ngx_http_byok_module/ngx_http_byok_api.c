@@ -1193,7 +1193,9 @@ ngx_http_byok_read_body(ngx_http_request_t *r, ngx_int_t *rc)
             continue;
         }
 
-        len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+        if (b->last != b->pos) {
+            len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+        }
     }
 
     body = ngx_http_byok_parse_body(p, len, &err);

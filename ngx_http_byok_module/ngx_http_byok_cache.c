@@ -637,9 +637,19 @@ ngx_http_byok_node_name(u_char *buf, ngx_str_t *a, ngx_str_t *b)
 {
     u_char  *p;
 
-    p = ngx_cpymem(buf, a->data, ngx_min(a->len, NGX_HTTP_BYOK_USER_MAX));
+    p = buf;
+
+    /* an empty string may have a NULL data pointer: never memcpy() it */
+
+    if (a->len) {
+        p = ngx_cpymem(p, a->data, ngx_min(a->len, NGX_HTTP_BYOK_USER_MAX));
+    }
+
     *p++ = '\0';
-    p = ngx_cpymem(p, b->data, ngx_min(b->len, NGX_HTTP_BYOK_ID_MAX));
+
+    if (b->len) {
+        p = ngx_cpymem(p, b->data, ngx_min(b->len, NGX_HTTP_BYOK_ID_MAX));
+    }
 
     return p - buf;
 }

@@ -30,13 +30,40 @@ if (@only) {
         if -x "$t_dir/browser/run" && ($ENV{TEST_BROWSER} // '1') ne '0';
 }
 
-my $harness = TAP::Harness->new({
+# TEST_KEEP_GOING=1 (make test-valgrind sets it): a file that bails out is
+# counted as failed and the next file still runs, instead of the whole run
+# stopping there.
+{
+    package KeepGoingHarness;
+    our @ISA = ('TAP::Harness');
+
+    # called by TAP::Harness when a test prints "Bail out!"; returning
+    # lets it finish that file's parser and go on with the next file
+    sub _bailout {
+        my ($self, $result) = @_;
+        my $why = $result->explanation;
+        print STDERR "\nBail out! ", ($why // ''), "\n",
+                     "(TEST_KEEP_GOING: going on with the next file)\n";
+        return;
+    }
+}
+
+my $harness = ($ENV{TEST_KEEP_GOING} ? 'KeepGoingHarness' : 'TAP::Harness')->new({
     lib       => \@lib,
     verbosity => $ENV{TEST_VERBOSE} ? 1 : 0,
     exec      => sub {
         my ($h, $file) = @_;
-        return [$file] if $file !~ /\.t$/;
-        return undef;
+        return undef if $file =~ /\.t$/;
+        # with TEST_NGINX_USE_VALGRIND the C unit tests run under memcheck
+        # too: any error or definite leak makes them fail
+        if ($ENV{TEST_NGINX_USE_VALGRIND} && $unit_dir
+            && $file =~ m{^\Q$unit_dir\E/test_})
+        {
+            return ['valgrind', '-q', '--error-exitcode=99',
+                    '--leak-check=full', '--errors-for-leak-kinds=definite',
+                    $file];
+        }
+        return [$file];
     },
 });
 
