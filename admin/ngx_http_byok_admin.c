@@ -22,10 +22,14 @@ typedef struct {
 
 static ngx_int_t ngx_http_byok_admin_authorize(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
-static ngx_int_t ngx_http_byok_admin_stats(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_admin_metrics(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_admin_health(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_admin_audit(ngx_http_request_t *r);
+static ngx_int_t ngx_http_byok_admin_stats(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_admin_metrics(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_admin_health(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_admin_audit(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx);
 static ngx_int_t ngx_http_byok_admin_user_keys(ngx_http_request_t *r,
     ngx_str_t *user);
 static ngx_int_t ngx_http_byok_admin_rewrap(ngx_http_request_t *r,
@@ -35,14 +39,45 @@ static ngx_int_t ngx_http_byok_admin_flush(ngx_http_request_t *r,
 static int ngx_http_byok_admin_reseal(void *data,
     const ngx_http_byok_row_t *row, unsigned char *out, size_t *out_len,
     uint32_t *master_id);
-static ngx_int_t ngx_http_byok_admin_not_allowed(ngx_http_request_t *r,
-    const char *allow);
 static ngx_int_t ngx_http_byok_arg_int(ngx_http_request_t *r, char *name,
     int64_t *value);
 static ngx_int_t ngx_http_byok_arg_str(ngx_http_request_t *r, char *name,
     char **value);
 static ngx_uint_t ngx_http_byok_status_index(ngx_uint_t status);
 static json_t *ngx_http_byok_json_text(const char *s);
+
+
+typedef struct {
+    ngx_str_t                    path;
+    ngx_uint_t                   methods;
+    char                        *allow;
+    ngx_int_t                  (*handler)(ngx_http_request_t *r,
+                                          ngx_http_byok_ctx_t *ctx);
+} ngx_http_byok_admin_route_t;
+
+
+static ngx_http_byok_admin_route_t  ngx_http_byok_admin_routes[] = {
+
+    { ngx_string("/stats"), NGX_HTTP_GET|NGX_HTTP_HEAD, "GET",
+      ngx_http_byok_admin_stats },
+
+    { ngx_string("/metrics"), NGX_HTTP_GET|NGX_HTTP_HEAD, "GET",
+      ngx_http_byok_admin_metrics },
+
+    { ngx_string("/health"), NGX_HTTP_GET|NGX_HTTP_HEAD, "GET",
+      ngx_http_byok_admin_health },
+
+    { ngx_string("/audit"), NGX_HTTP_GET|NGX_HTTP_HEAD, "GET",
+      ngx_http_byok_admin_audit },
+
+    { ngx_string("/rewrap"), NGX_HTTP_POST, "POST",
+      ngx_http_byok_admin_rewrap },
+
+    { ngx_string("/cache/flush"), NGX_HTTP_POST, "POST",
+      ngx_http_byok_admin_flush },
+
+    { ngx_null_string, 0, NULL, NULL }
+};
 
 
 static ngx_uint_t  ngx_http_byok_statuses[NGX_HTTP_BYOK_STATUS_MAX - 1] = {
@@ -59,11 +94,12 @@ static const char  *ngx_http_byok_route_names[NGX_HTTP_BYOK_METRIC_MAX] = {
 ngx_int_t
 ngx_http_byok_admin_handler(ngx_http_request_t *r)
 {
-    u_char                    *p, *last;
-    ngx_int_t                  rc;
-    ngx_str_t                  path, user;
-    ngx_http_byok_ctx_t       *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
+    u_char                       *p, *last;
+    ngx_int_t                     rc;
+    ngx_str_t                     path, user;
+    ngx_http_byok_ctx_t          *ctx;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_byok_admin_route_t  *route;
 
     rc = ngx_http_byok_authenticate(r, &ctx);
 
@@ -109,58 +145,20 @@ ngx_http_byok_admin_handler(ngx_http_request_t *r)
         }
     }
 
-#define ngx_http_byok_path_is(s)                                             \
-    (path.len == sizeof(s) - 1 && ngx_strncmp(path.data, s, path.len) == 0)
+    for (route = ngx_http_byok_admin_routes; route->path.len; route++) {
 
-    if (ngx_http_byok_path_is("/stats")) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_byok_admin_not_allowed(r, "GET");
+        if (path.len != route->path.len
+            || ngx_strncmp(path.data, route->path.data, path.len) != 0)
+        {
+            continue;
         }
 
-        return ngx_http_byok_admin_stats(r);
-    }
-
-    if (ngx_http_byok_path_is("/metrics")) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_byok_admin_not_allowed(r, "GET");
+        if (!(r->method & route->methods)) {
+            return ngx_http_byok_method_not_allowed(r, route->allow);
         }
 
-        return ngx_http_byok_admin_metrics(r);
+        return route->handler(r, ctx);
     }
-
-    if (ngx_http_byok_path_is("/health")) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_byok_admin_not_allowed(r, "GET");
-        }
-
-        return ngx_http_byok_admin_health(r);
-    }
-
-    if (ngx_http_byok_path_is("/audit")) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_byok_admin_not_allowed(r, "GET");
-        }
-
-        return ngx_http_byok_admin_audit(r);
-    }
-
-    if (ngx_http_byok_path_is("/rewrap")) {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_byok_admin_not_allowed(r, "POST");
-        }
-
-        return ngx_http_byok_admin_rewrap(r, ctx);
-    }
-
-    if (ngx_http_byok_path_is("/cache/flush")) {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_byok_admin_not_allowed(r, "POST");
-        }
-
-        return ngx_http_byok_admin_flush(r, ctx);
-    }
-
-#undef ngx_http_byok_path_is
 
     /* /users/{user}/keys, the user id percent-encoded */
 
@@ -169,7 +167,7 @@ ngx_http_byok_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(path.data + path.len - 5, "/keys", 5) == 0)
     {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_byok_admin_not_allowed(r, "GET");
+            return ngx_http_byok_method_not_allowed(r, "GET");
         }
 
         p = path.data + 7;
@@ -241,7 +239,7 @@ ngx_http_byok_admin_authorize(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_byok_admin_stats(ngx_http_request_t *r)
+ngx_http_byok_admin_stats(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 {
     size_t                      i, n;
     json_t                     *body, *keys;
@@ -309,7 +307,7 @@ ngx_http_byok_admin_stats(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_byok_admin_metrics(ngx_http_request_t *r)
+ngx_http_byok_admin_metrics(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 {
     u_char                     *p, *start;
     size_t                      size;
@@ -465,7 +463,7 @@ ngx_http_byok_admin_metrics(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_byok_admin_health(ngx_http_request_t *r)
+ngx_http_byok_admin_health(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 {
     char                        reason[256];
     ngx_http_byok_main_conf_t  *bmcf;
@@ -511,7 +509,7 @@ unavailable:
 
 
 static ngx_int_t
-ngx_http_byok_admin_audit(ngx_http_request_t *r)
+ngx_http_byok_admin_audit(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 {
     u_char                       when[sizeof("2026-11-26T21:00:00Z")];
     char                        *since;
@@ -856,28 +854,6 @@ ngx_http_byok_admin_flush(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 
     return ngx_http_byok_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:i}", "flushed", (int) n));
-}
-
-
-static ngx_int_t
-ngx_http_byok_admin_not_allowed(ngx_http_request_t *r, const char *allow)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
-
-    return ngx_http_byok_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                    "method_not_allowed",
-                                    "This method is not allowed here.",
-                                    NULL);
 }
 
 

@@ -299,6 +299,8 @@ ngx_int_t ngx_http_byok_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message, const char *field);
 ngx_int_t ngx_http_byok_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len);
+ngx_int_t ngx_http_byok_method_not_allowed(ngx_http_request_t *r,
+    const char *allow);
 char *ngx_http_byok_cstr(ngx_pool_t *pool, ngx_str_t *s);
 ngx_uint_t ngx_http_byok_key_state(const char *name);
 const char *ngx_http_byok_key_state_name(ngx_uint_t state);

@@ -101,8 +101,6 @@ static json_t *ngx_http_byok_read_body(ngx_http_request_t *r,
     ngx_int_t *rc);
 static ngx_int_t ngx_http_byok_send_invalid(ngx_http_request_t *r,
     ngx_http_byok_invalid_t *err);
-static ngx_int_t ngx_http_byok_method_not_allowed(ngx_http_request_t *r,
-    const char *allow);
 static ngx_int_t ngx_http_byok_store_failed(ngx_http_request_t *r,
     ngx_http_byok_main_conf_t *bmcf);
 static ngx_http_byok_store_t *ngx_http_byok_get_store(ngx_http_request_t *r);
@@ -1217,30 +1215,6 @@ ngx_http_byok_send_invalid(ngx_http_request_t *r, ngx_http_byok_invalid_t *err)
 {
     return ngx_http_byok_send_error(r, (ngx_uint_t) err->status, err->code,
                                     err->message, err->field);
-}
-
-
-static ngx_int_t
-ngx_http_byok_method_not_allowed(ngx_http_request_t *r, const char *allow)
-{
-    ngx_table_elt_t  *h;
-
-    ngx_http_discard_request_body(r);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
-
-    return ngx_http_byok_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                    "method_not_allowed",
-                                    "This method is not allowed here.",
-                                    NULL);
 }
 
 

@@ -196,12 +196,9 @@ static void ngx_http_byok_copy_column(sqlite3_stmt *st, int i, char *dst,
     size_t size);
 static int ngx_http_byok_fail(ngx_http_byok_store_t *s, const char *what);
 static void ngx_http_byok_wipe_buffer(void *p, size_t n);
-static int ngx_http_byok_clear_health(ngx_http_byok_store_t *s,
+static int ngx_http_byok_test_health(ngx_http_byok_store_t *s, int n,
     const char *user, int64_t id, int64_t at,
-    const ngx_http_byok_audit_t *audit);
-static int ngx_http_byok_mark_invalid(ngx_http_byok_store_t *s,
-    const char *user, int64_t id, int64_t at,
-    const ngx_http_byok_audit_t *audit);
+    const ngx_http_byok_audit_t *audit, const char *outcome);
 
 
 ngx_http_byok_store_t *
@@ -695,8 +692,10 @@ ngx_http_byok_store_update(ngx_http_byok_store_t *s, const char *user,
     }
 
     if (ngx_http_byok_write_audit(s, &a, now) != 0
-        || (reenable && ngx_http_byok_clear_health(s, user, id, now, &a)
-                        != 0)
+        || (reenable
+            && ngx_http_byok_test_health(s, BYOK_SQL_CLEAR_HEALTH, user, id,
+                                         now, &a, "active")
+               != 0)
         || ngx_http_byok_get_locked(s, user, id, key) != 0)
     {
         goto failed;
@@ -896,13 +895,15 @@ ngx_http_byok_store_record_test(ngx_http_byok_store_t *s, const char *user,
      */
 
     if (strcmp(result, "valid") == 0
-        && ngx_http_byok_clear_health(s, user, id, at, audit) != 0)
+        && ngx_http_byok_test_health(s, BYOK_SQL_CLEAR_HEALTH, user, id, at,
+                                     audit, "active") != 0)
     {
         goto failed;
     }
 
     if (strcmp(result, "invalid") == 0
-        && ngx_http_byok_mark_invalid(s, user, id, at, audit) != 0)
+        && ngx_http_byok_test_health(s, BYOK_SQL_MARK_INVALID, user, id, at,
+                                     audit, "invalid") != 0)
     {
         goto failed;
     }
@@ -1022,14 +1023,21 @@ failed:
 }
 
 
+/*
+ * A test result or a re-enable changes a key's health: "active" clears
+ * invalid/exhausted/cooldown, "invalid" marks a refused key; the change, if
+ * any, is audited in the caller's transaction.
+ */
+
 static int
-ngx_http_byok_clear_health(ngx_http_byok_store_t *s, const char *user,
-    int64_t id, int64_t at, const ngx_http_byok_audit_t *audit)
+ngx_http_byok_test_health(ngx_http_byok_store_t *s, int n, const char *user,
+    int64_t id, int64_t at, const ngx_http_byok_audit_t *audit,
+    const char *outcome)
 {
     sqlite3_stmt           *st;
     ngx_http_byok_audit_t   a;
 
-    st = ngx_http_byok_stmt(s, BYOK_SQL_CLEAR_HEALTH);
+    st = ngx_http_byok_stmt(s, n);
     if (st == NULL) {
         return -1;
     }
@@ -1048,39 +1056,7 @@ ngx_http_byok_clear_health(ngx_http_byok_store_t *s, const char *user,
 
     a = *audit;
     a.action = "key.health";
-    a.outcome = "active";
-
-    return ngx_http_byok_write_audit(s, &a, at);
-}
-
-
-static int
-ngx_http_byok_mark_invalid(ngx_http_byok_store_t *s, const char *user,
-    int64_t id, int64_t at, const ngx_http_byok_audit_t *audit)
-{
-    sqlite3_stmt           *st;
-    ngx_http_byok_audit_t   a;
-
-    st = ngx_http_byok_stmt(s, BYOK_SQL_MARK_INVALID);
-    if (st == NULL) {
-        return -1;
-    }
-
-    sqlite3_bind_int64(st, 1, at);
-    ngx_http_byok_bind_text(st, 2, user);
-    sqlite3_bind_int64(st, 3, id);
-
-    if (ngx_http_byok_step_done(s, st) != 0) {
-        return -1;
-    }
-
-    if (sqlite3_changes(s->db) == 0) {
-        return 0;
-    }
-
-    a = *audit;
-    a.action = "key.health";
-    a.outcome = "invalid";
+    a.outcome = outcome;
 
     return ngx_http_byok_write_audit(s, &a, at);
 }

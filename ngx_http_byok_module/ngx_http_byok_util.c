@@ -461,3 +461,27 @@ ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
 
     ngx_explicit_memzero(needle, k.len);
 }
+
+
+ngx_int_t
+ngx_http_byok_method_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_http_discard_request_body(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_http_byok_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed",
+                                    "This method is not allowed here.",
+                                    NULL);
+}
