@@ -7,8 +7,41 @@
 
 #include "ngx_http_byok.h"
 
+#include <sys/mman.h>
+#include <openssl/crypto.h>
+
+
+#define NGX_HTTP_BYOK_TOKENS      256
+#define NGX_HTTP_BYOK_TOKEN_MAX   1024
+
+
+/*
+ * Tokens this worker verified for the runtime lookup, so a runtime that
+ * sends the same token with every call is not verified again: a hit still
+ * checks exp and nbf.  Per worker, emptied with the configuration; kept out
+ * of core dumps like the keys.
+ */
+
+typedef struct {
+    void                        *conf;
+    time_t                       exp;
+    time_t                       nbf;
+    size_t                       len;
+    size_t                       sub_len;
+    u_char                       sub[NGX_HTTP_BYOK_JWT_SUB_MAX];
+    u_char                       token[NGX_HTTP_BYOK_TOKEN_MAX];
+} ngx_http_byok_token_t;
+
+
+static ngx_http_byok_token_t  *ngx_http_byok_tokens;
+static volatile ngx_cycle_t   *ngx_http_byok_tokens_cycle;
+
 
 static void ngx_http_byok_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_byok_bearer(ngx_http_request_t *r,
+    ngx_str_t *token);
+static ngx_http_byok_token_t *ngx_http_byok_token_slot(
+    ngx_http_request_t *r, ngx_str_t *token, ngx_uint_t create);
 static ngx_int_t ngx_http_byok_unauthorized(ngx_http_request_t *r,
     ngx_uint_t invalid);
 
@@ -19,7 +52,6 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
     json_t                    *claims, *sub;
     ngx_str_t                  token;
     const char                *reason;
-    ngx_table_elt_t           *h;
     ngx_http_byok_ctx_t       *ctx;
     ngx_http_byok_loc_conf_t  *blcf;
     ngx_http_byok_jwt_opts_t   opts;
@@ -35,26 +67,8 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
         return NGX_OK;
     }
 
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
+    if (ngx_http_byok_bearer(r, &token) != NGX_OK) {
         return ngx_http_byok_unauthorized(r, 0);
-    }
-
-    token = h->value;
-
-    if (token.len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7) != 0)
-    {
-        return ngx_http_byok_unauthorized(r, 0);
-    }
-
-    token.data += 7;
-    token.len -= 7;
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
     }
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
@@ -94,6 +108,179 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
     ngx_memcpy(ctx->user.data, json_string_value(sub), ctx->user.len + 1);
 
     ctx->authenticated = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The runtime lookup's identity: the verified sub, from this worker's cache
+ * of verified tokens when it holds this one.
+ */
+
+ngx_int_t
+ngx_http_byok_authenticate_cached(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t **ctxp)
+{
+    time_t                     now;
+    json_t                    *v;
+    ngx_int_t                  rc;
+    ngx_str_t                  token;
+    ngx_http_byok_ctx_t       *ctx;
+    ngx_http_byok_token_t     *t;
+    ngx_http_byok_loc_conf_t  *blcf;
+
+    ctx = ngx_http_byok_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ctxp = ctx;
+
+    if (ctx->authenticated || ngx_http_byok_bearer(r, &token) != NGX_OK) {
+        return ngx_http_byok_authenticate(r, ctxp);
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    t = ngx_http_byok_token_slot(r, &token, 0);
+
+    if (t != NULL) {
+        now = ngx_time();
+
+        if (now <= t->exp + blcf->jwt_leeway
+            && (t->nbf == 0 || now + blcf->jwt_leeway >= t->nbf))
+        {
+            ctx->user.data = ngx_pnalloc(r->pool, t->sub_len + 1);
+            if (ctx->user.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(ctx->user.data, t->sub, t->sub_len);
+            ctx->user.data[t->sub_len] = '\0';
+            ctx->user.len = t->sub_len;
+            ctx->authenticated = 1;
+
+            return NGX_OK;
+        }
+    }
+
+    rc = ngx_http_byok_authenticate(r, ctxp);
+
+    if (rc != NGX_OK || ctx->claims == NULL) {
+        return rc;
+    }
+
+    t = ngx_http_byok_token_slot(r, &token, 1);
+
+    if (t != NULL && ctx->user.len <= sizeof(t->sub)) {
+        v = json_object_get(ctx->claims, "exp");
+        t->exp = (time_t) json_number_value(v);
+
+        v = json_object_get(ctx->claims, "nbf");
+        t->nbf = v ? (time_t) json_number_value(v) : 0;
+
+        t->conf = blcf;
+        t->len = token.len;
+        t->sub_len = ctx->user.len;
+        ngx_memcpy(t->sub, ctx->user.data, ctx->user.len);
+        ngx_memcpy(t->token, token.data, token.len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_byok_token_t *
+ngx_http_byok_token_slot(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_uint_t create)
+{
+    ngx_http_byok_token_t  *t;
+
+    if (token->len > NGX_HTTP_BYOK_TOKEN_MAX) {
+        return NULL;
+    }
+
+    if (ngx_http_byok_tokens_cycle != ngx_cycle) {
+
+        /* a new configuration: its keys may not verify what is cached */
+
+        if (ngx_http_byok_tokens != NULL) {
+            ngx_http_byok_wipe(ngx_http_byok_tokens,
+                               NGX_HTTP_BYOK_TOKENS
+                               * sizeof(ngx_http_byok_token_t));
+        }
+
+        ngx_http_byok_tokens_cycle = ngx_cycle;
+    }
+
+    if (ngx_http_byok_tokens == NULL) {
+        if (!create) {
+            return NULL;
+        }
+
+        ngx_http_byok_tokens = ngx_memalign(ngx_pagesize,
+                                            NGX_HTTP_BYOK_TOKENS
+                                            * sizeof(ngx_http_byok_token_t),
+                                            r->connection->log);
+        if (ngx_http_byok_tokens == NULL) {
+            return NULL;
+        }
+
+        ngx_memzero(ngx_http_byok_tokens,
+                    NGX_HTTP_BYOK_TOKENS * sizeof(ngx_http_byok_token_t));
+
+#if defined(MADV_DONTDUMP)
+        (void) madvise(ngx_http_byok_tokens,
+                       NGX_HTTP_BYOK_TOKENS * sizeof(ngx_http_byok_token_t),
+                       MADV_DONTDUMP);
+#endif
+    }
+
+    t = &ngx_http_byok_tokens[ngx_murmur_hash2(token->data, token->len)
+                              % NGX_HTTP_BYOK_TOKENS];
+
+    if (create) {
+        return t;
+    }
+
+    if (t->conf != ngx_http_get_module_loc_conf(r, ngx_http_byok_module)
+        || t->len != token->len
+        || CRYPTO_memcmp(t->token, token->data, token->len) != 0)
+    {
+        return NULL;
+    }
+
+    return t;
+}
+
+
+static ngx_int_t
+ngx_http_byok_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *token = h->value;
+
+    if (token->len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(token->data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    token->data += 7;
+    token->len -= 7;
+
+    while (token->len && token->data[0] == ' ') {
+        token->data++;
+        token->len--;
+    }
 
     return NGX_OK;
 }

@@ -179,7 +179,7 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         ctx->user.len = user.len;
 
     } else {
-        rc = ngx_http_byok_authenticate(r, &ctx);
+        rc = ngx_http_byok_authenticate_cached(r, &ctx);
 
         if (rc == NGX_HTTP_UNAUTHORIZED) {
             ctx->lookup_status = NGX_HTTP_UNAUTHORIZED;

@@ -744,3 +744,51 @@ tina anthropic platform 200
 tina openai none 200
 --- no_access_log
 sk-ant-
+
+
+
+=== TEST 20: a token verified (and remembered) for one location is checked again where the rules are stricter
+The worker remembers tokens it verified for the lookup, per location: the
+same token, without an "iss" claim, is accepted by /lookup twice and still
+refused by /strict, which requires an issuer.
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_provider $arg_provider;
+        byok_lookup;
+    }
+
+    location = /strict {
+        byok_provider $arg_provider;
+        byok_jwt_issuer https://issuer.example;
+        byok_lookup;
+    }
+--- more_headers eval
+[
+"Authorization: Bearer " . ::jwt("nora") . "
+Content-Type: application/json",
+("Authorization: Bearer " . ::jwt("nora")) x 4,
+]
+--- request eval
+[
+'POST /me/provider-keys
+{"category":"image","provider":"fal","value":"fal-key-nora-0000000000000001"}',
+'GET /lookup?provider=fal',
+'GET /lookup?provider=fal',
+'GET /strict?provider=fal',
+'GET /lookup?provider=fal',
+]
+--- error_code eval
+[201, 200, 200, 401, 200]
+--- response_headers eval
+[
+"",
+"X-BYOK-Key: fal-key-nora-0000000000000001",
+"X-BYOK-Key: fal-key-nora-0000000000000001",
+"WWW-Authenticate: Bearer error=\"invalid_token\"
+!X-BYOK-Key",
+"X-BYOK-Key: fal-key-nora-0000000000000001",
+]
