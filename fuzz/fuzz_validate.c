@@ -707,7 +707,8 @@ label_ok(json_t *label)
             n = 2;
 
         } else if (s[i] < 0xf0) {
-            cp = 0x800;
+            cp = ((s[i] & 0x0f) << 12) | ((s[i + 1] & 0x3f) << 6)
+                 | (s[i + 2] & 0x3f);
             n = 3;
 
         } else {
@@ -715,7 +716,10 @@ label_ok(json_t *label)
             n = 4;
         }
 
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)
+            || (cp >= 0x2028 && cp <= 0x202e)
+            || (cp >= 0x2066 && cp <= 0x2069))
+        {
             return 0;
         }
     }

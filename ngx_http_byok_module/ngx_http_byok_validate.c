@@ -460,11 +460,23 @@ ngx_http_byok_label_valid(json_t *label)
     p = (const unsigned char *) json_string_value(label);
     last = p + json_string_length(label);
 
-    /* jansson has checked UTF-8; refuse C0, DEL and C1 controls */
+    /*
+     * jansson has checked UTF-8; refuse C0, DEL and C1 controls, and the
+     * format characters that make a label display as something else in the
+     * cabinet: U+2028/U+2029 (line breaks), U+202A-U+202E and U+2066-U+2069
+     * (bidirectional overrides and isolates), as E2 80 A8-AE, E2 81 A6-A9.
+     */
 
     for ( /* void */ ; p < last; p++) {
         if (*p < 0x20 || *p == 0x7f
             || (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f))
+        {
+            return 0;
+        }
+
+        if (*p == 0xe2 && p + 2 < last
+            && ((p[1] == 0x80 && p[2] >= 0xa8 && p[2] <= 0xae)
+                || (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
         {
             return 0;
         }

@@ -486,6 +486,12 @@ test_create_label(void)
     label_is("\\u0080", 0, "label: U+0080, the first C1 control");
     label_is("x\\u0085", 0, "label: NEL");
     label_is("\\u009f", 0, "label: U+009F, the last C1 control");
+    label_is("a\\u202eb", 0, "label: U+202E, a right-to-left override");
+    label_is("a\\u2066b", 0, "label: U+2066, a bidi isolate");
+    label_is("a\\u2028b", 0, "label: U+2028, a line separator");
+    label_is("a\\u2029b", 0, "label: U+2029, a paragraph separator");
+    label_is("a\\u2027b", 1, "label: U+2027 is a plain character");
+    label_is("a\\u202fb", 1, "label: U+202F (narrow no-break space)");
 
     create_invalid("{" LLM_OPENAI ",'value':'" KEY "','label':1}",
                    LABEL_MSG, "label", "label: a number");
