@@ -17,18 +17,11 @@
 #include "ngx_http_byok_jwt.h"
 #include "ngx_http_byok_catalog.h"
 #include "ngx_http_byok_store.h"
+#include "ngx_http_byok_validate.h"
 
 
 #define NGX_HTTP_BYOK_MASTER_MAX      16
-#define NGX_HTTP_BYOK_VALUE_MIN       16
-#define NGX_HTTP_BYOK_VALUE_MAX       4096
 #define NGX_HTTP_BYOK_BODY_MAX        16384
-
-
-typedef struct {
-    ngx_str_t                    source;      /* "env:NAME" or "file:PATH" */
-    ngx_uint_t                   previous;    /* unsigned flag */
-} ngx_http_byok_key_source_t;
 
 
 /* an HS256 secret read before the master key, to compare with it later */
@@ -44,7 +37,7 @@ typedef struct {
     ngx_str_t                    catalog_path;
     ngx_http_byok_catalog_t     *catalog;
 
-    ngx_http_byok_key_source_t   master;
+    ngx_str_t                    master;      /* "env:NAME" or "file:PATH" */
     ngx_array_t                 *previous;    /* ngx_str_t sources */
     ngx_http_byok_master_t      *masters;     /* a DONTDUMP page */
     ngx_uint_t                   nmasters;    /* masters[0] is current */
@@ -310,6 +303,9 @@ void ngx_http_byok_usage_flush(ngx_event_t *ev);
 u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
 char *ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id);
 void *ngx_http_byok_alloc_secret(ngx_conf_t *cf, size_t size);
+ngx_int_t ngx_http_byok_unseal(ngx_http_byok_main_conf_t *bmcf,
+    ngx_pool_t *pool, ngx_str_t *user, ngx_str_t *provider,
+    const ngx_http_byok_sealed_t *sealed, ngx_str_t *value);
 void ngx_http_byok_expose(ngx_http_byok_ctx_t *ctx);
 void ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx);
 

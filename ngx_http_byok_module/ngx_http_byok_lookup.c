@@ -319,13 +319,8 @@ ngx_http_byok_lookup_open(void *data, const ngx_http_byok_sealed_t *sealed)
 {
     ngx_http_byok_load_ctx_t *lctx = data;
 
-    size_t                     len;
-    ngx_http_byok_aad_t        aad;
+    ngx_int_t                  rc;
     ngx_http_byok_selected_t  *sel;
-
-    if (sealed->blob_len <= NGX_HTTP_BYOK_SEAL_OVERHEAD) {
-        return -1;
-    }
 
     sel = ngx_array_push(lctx->keys);
     if (sel == NULL) {
@@ -333,37 +328,27 @@ ngx_http_byok_lookup_open(void *data, const ngx_http_byok_sealed_t *sealed)
     }
 
     sel->id = sealed->id;
-    sel->value.len = 0;
     sel->state = ngx_http_byok_key_state(sealed->status);
     sel->until = (time_t) sealed->status_until;
-    sel->value.data = ngx_pnalloc(lctx->request->pool,
-                                  sealed->blob_len
-                                  - NGX_HTTP_BYOK_SEAL_OVERHEAD);
-    if (sel->value.data == NULL) {
-        lctx->keys->nelts--;
-        return -1;
-    }
 
-    aad.user = lctx->user->data;
-    aad.user_len = lctx->user->len;
-    aad.key_id = sealed->id;
-    aad.provider = lctx->provider->data;
-    aad.provider_len = lctx->provider->len;
+    rc = ngx_http_byok_unseal(lctx->bmcf, lctx->request->pool, lctx->user,
+                              lctx->provider, sealed, &sel->value);
 
-    if (ngx_http_byok_open(lctx->bmcf->masters, lctx->bmcf->nmasters, &aad,
-                           sealed->blob, sealed->blob_len, sel->value.data,
-                           &len)
-        != NGX_HTTP_BYOK_SEAL_OK)
-    {
-        /* a row that does not open is never handed out, and is loud */
-        ngx_log_error(NGX_LOG_ALERT, lctx->request->connection->log, 0,
-                      "byok: key %L does not open: its sealed value was "
-                      "altered or moved", sealed->id);
-        lctx->keys->nelts--;
+    if (rc == NGX_OK) {
         return 0;
     }
 
-    sel->value.len = len;
+    lctx->keys->nelts--;
+
+    if (rc == NGX_ERROR) {
+        return -1;
+    }
+
+    /* a row that does not open is never handed out, and is loud */
+
+    ngx_log_error(NGX_LOG_ALERT, lctx->request->connection->log, 0,
+                  "byok: key %L does not open: its sealed value was "
+                  "altered or moved", sealed->id);
 
     return 0;
 }

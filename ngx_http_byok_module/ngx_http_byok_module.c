@@ -513,7 +513,7 @@ ngx_http_byok_create_main_conf(ngx_conf_t *cf)
      *     bmcf->store_path = { 0, NULL };
      *     bmcf->catalog_path = { 0, NULL };
      *     bmcf->catalog = NULL;
-     *     bmcf->master.source = { 0, NULL };
+     *     bmcf->master = { 0, NULL };
      *     bmcf->previous = NULL;
      *     bmcf->nmasters = 0;
      *     bmcf->shm_zone = NULL;
@@ -586,8 +586,8 @@ ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (bmcf->master.source.data == NULL) {
-        bmcf->master.source = ngx_http_byok_default_master;
+    if (bmcf->master.data == NULL) {
+        bmcf->master = ngx_http_byok_default_master;
     }
 
     if (ngx_http_byok_load_masters(cf, bmcf) != NGX_OK
@@ -658,7 +658,7 @@ ngx_http_byok_load_masters(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
     ngx_str_t   *source;
     ngx_uint_t   i;
 
-    if (ngx_http_byok_load_master(cf, bmcf, &bmcf->master.source,
+    if (ngx_http_byok_load_master(cf, bmcf, &bmcf->master,
                                   "byok_master_key")
         != NGX_OK)
     {
@@ -1131,11 +1131,11 @@ ngx_http_byok_master_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (cmd->offset == 0) {
-        if (bmcf->master.source.data != NULL) {
+        if (bmcf->master.data != NULL) {
             return "is duplicate";
         }
 
-        bmcf->master.source = value[1];
+        bmcf->master = value[1];
         return NGX_CONF_OK;
     }
 

@@ -44,7 +44,7 @@ typedef struct {
 typedef struct {
     ngx_http_byok_main_conf_t   *bmcf;
     ngx_str_t                   *user;
-    const char                  *provider;
+    ngx_str_t                    provider;
     ngx_str_t                    value;
     ngx_pool_t                  *pool;
 } ngx_http_byok_open_ctx_t;
@@ -185,7 +185,8 @@ ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 
     octx.bmcf = bmcf;
     octx.user = &ctx->user;
-    octx.provider = provider->id;
+    octx.provider.data = (u_char *) provider->id;
+    octx.provider.len = ngx_strlen(provider->id);
     octx.pool = r->pool;
     ngx_str_null(&octx.value);
 
@@ -258,38 +259,9 @@ ngx_http_byok_probe_open(void *data, const ngx_http_byok_sealed_t *sealed)
 {
     ngx_http_byok_open_ctx_t *octx = data;
 
-    size_t               len;
-    ngx_http_byok_aad_t  aad;
-
-    if (sealed->blob_len < NGX_HTTP_BYOK_SEAL_OVERHEAD) {
-        return -1;
-    }
-
-    octx->value.data = ngx_pnalloc(octx->pool,
-                                   sealed->blob_len
-                                   - NGX_HTTP_BYOK_SEAL_OVERHEAD + 1);
-    if (octx->value.data == NULL) {
-        return -1;
-    }
-
-    aad.user = octx->user->data;
-    aad.user_len = octx->user->len;
-    aad.key_id = sealed->id;
-    aad.provider = (const unsigned char *) octx->provider;
-    aad.provider_len = ngx_strlen(octx->provider);
-
-    if (ngx_http_byok_open(octx->bmcf->masters, octx->bmcf->nmasters, &aad,
-                           sealed->blob, sealed->blob_len, octx->value.data,
-                           &len)
-        != NGX_HTTP_BYOK_SEAL_OK)
-    {
-        octx->value.data = NULL;
-        return -1;
-    }
-
-    octx->value.len = len;
-
-    return 0;
+    return ngx_http_byok_unseal(octx->bmcf, octx->pool, octx->user,
+                                &octx->provider, sealed, &octx->value)
+           == NGX_OK ? 0 : -1;
 }
 
 

@@ -485,3 +485,49 @@ ngx_http_byok_method_not_allowed(ngx_http_request_t *r, const char *allow)
                                     "This method is not allowed here.",
                                     NULL);
 }
+
+
+/*
+ * Opens a stored value with its binding to user, key id and provider into
+ * request memory: NGX_OK, NGX_DECLINED when it does not open (altered or
+ * copied from another row), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_byok_unseal(ngx_http_byok_main_conf_t *bmcf, ngx_pool_t *pool,
+    ngx_str_t *user, ngx_str_t *provider,
+    const ngx_http_byok_sealed_t *sealed, ngx_str_t *value)
+{
+    size_t               len;
+    ngx_http_byok_aad_t  aad;
+
+    ngx_str_null(value);
+
+    if (sealed->blob_len <= NGX_HTTP_BYOK_SEAL_OVERHEAD) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool,
+                              sealed->blob_len - NGX_HTTP_BYOK_SEAL_OVERHEAD);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    aad.user = user->data;
+    aad.user_len = user->len;
+    aad.key_id = sealed->id;
+    aad.provider = provider->data;
+    aad.provider_len = provider->len;
+
+    if (ngx_http_byok_open(bmcf->masters, bmcf->nmasters, &aad, sealed->blob,
+                           sealed->blob_len, value->data, &len)
+        != NGX_HTTP_BYOK_SEAL_OK)
+    {
+        value->data = NULL;
+        return NGX_DECLINED;
+    }
+
+    value->len = len;
+
+    return NGX_OK;
+}
