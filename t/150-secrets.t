@@ -204,12 +204,20 @@ sub scan_files {
         } }, $dir);
     }
 
-    my $report = '';
-
-    for my $path (sort @files) {
-        my $data = slurp($path) // next;
+    # by the name reported, not the path: where the checkout and the
+    # temporary directory lie must not change the order of the lines
+    my %name;
+    for my $path (@files) {
         (my $name = $path) =~ s{^\Q$ENV{TEST_NGINX_BYOK_STATE}\E}{STATE};
         $name =~ s{^\Q${\ server_root()}\E/}{};
+        $name{$path} = $name;
+    }
+
+    my $report = '';
+
+    for my $path (sort { $name{$a} cmp $name{$b} } @files) {
+        my $data = slurp($path) // next;
+        my $name = $name{$path};
 
         my @found;
         for my $s (@CANARY_FORMS, @MASTER_FORMS) {
