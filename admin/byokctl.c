@@ -186,7 +186,7 @@ main(int argc, char *const *argv)
 static int
 ngx_http_byok_ctl_init(ngx_http_byok_ctl_args_t *args)
 {
-    int                       rc, existed;
+    int                       rc, existed, found, version;
     ngx_http_byok_store_t    *s;
     ngx_http_byok_ctl_keys_t  keys;
 
@@ -197,8 +197,18 @@ ngx_http_byok_ctl_init(ngx_http_byok_ctl_args_t *args)
         return NGX_HTTP_BYOK_CTL_FAILED;
     }
 
-    printf("store \"%s\": %s\n", args->store,
-           existed ? "schema is current" : "created");
+    version = ngx_http_byok_store_schema(s, &found);
+
+    if (!existed || found == 0) {
+        printf("store \"%s\": created\n", args->store);
+
+    } else if (found != version) {
+        printf("store \"%s\": schema %d migrated to %d\n", args->store,
+               found, version);
+
+    } else {
+        printf("store \"%s\": schema is current\n", args->store);
+    }
 
     rc = NGX_HTTP_BYOK_CTL_OK;
 

@@ -752,7 +752,7 @@ ngx_http_byok_load_master(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf,
 static ngx_int_t
 ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
 {
-    int                     rc;
+    int                     rc, found, version;
     char                    err[256];
     size_t                  n, i, known;
     uint32_t                ids[64];
@@ -764,6 +764,14 @@ ngx_http_byok_check_store(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
     if (store == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "byok_store: %s", err);
         return NGX_ERROR;
+    }
+
+    version = ngx_http_byok_store_schema(store, &found);
+
+    if (found != 0 && found != version) {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "byok_store: \"%V\": schema %d migrated to %d",
+                           &bmcf->store_path, found, version);
     }
 
     if (ngx_http_byok_store_master_count(store, &known) != 0) {

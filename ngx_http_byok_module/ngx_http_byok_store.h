@@ -4,6 +4,10 @@
  * reach durable state.  It is free of nginx types so that a second backend
  * (PostgreSQL, for several nginx hosts sharing one cabinet) can be added by
  * writing another implementation of these functions.
+ *
+ * A store handle is used by one thread at a time (its statements, its last
+ * error): a worker reads through its own handle in the event loop and
+ * writes through a second one from its thread pool, under a lock.
  */
 
 
@@ -156,6 +160,12 @@ ngx_http_byok_store_t *ngx_http_byok_store_open(const char *path,
     char *err, size_t err_len);
 void ngx_http_byok_store_close(ngx_http_byok_store_t *s);
 const char *ngx_http_byok_store_error(ngx_http_byok_store_t *s);
+
+/*
+ * The schema version the store has now; *found is the one it had when
+ * opened (0: created then), so that a migration can be reported.
+ */
+int ngx_http_byok_store_schema(ngx_http_byok_store_t *s, int *found);
 
 /*
  * Compares the check value of a master key with the stored one: 0 matches,

@@ -14,7 +14,7 @@
 #include "ngx_http_byok_store.h"
 
 
-#define NGX_HTTP_BYOK_SCHEMA_VERSION  1
+#define NGX_HTTP_BYOK_SCHEMA_VERSION  2
 #define NGX_HTTP_BYOK_BUSY_TIMEOUT    5000
 
 
@@ -47,6 +47,7 @@ enum {
 struct ngx_http_byok_store_s {
     sqlite3       *db;
     sqlite3_stmt  *stmt[BYOK_SQL_LAST];
+    int            schema_found;
     char           err[256];
 };
 
@@ -179,7 +180,20 @@ static const char  *ngx_http_byok_schema_v1 =
     " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
 
 
+/*
+ * 2: the selection index in the lookup's order (priority, newest first), so
+ * that a cache miss reads the rows in index order instead of sorting them
+ */
+
+static const char  ngx_http_byok_schema_v2[] =
+    "DROP INDEX provider_keys_selection;"
+    "CREATE INDEX provider_keys_selection ON provider_keys"
+    "  (user_id, provider, rotation_priority, created_at DESC, id DESC);";
+
+
 static int ngx_http_byok_store_migrate(ngx_http_byok_store_t *s);
+static int ngx_http_byok_migrate_step(ngx_http_byok_store_t *s,
+    const char *sql, const char *version);
 static sqlite3_stmt *ngx_http_byok_stmt(ngx_http_byok_store_t *s, int n);
 static int ngx_http_byok_step_done(ngx_http_byok_store_t *s,
     sqlite3_stmt *st);
@@ -213,9 +227,14 @@ ngx_http_byok_store_open(const char *path, char *err, size_t err_len)
         return NULL;
     }
 
+    /*
+     * a handle is never used by two threads at once (see the header), so
+     * SQLite's per-connection mutex would only cost every call a lock
+     */
+
     rc = sqlite3_open_v2(path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                         | SQLITE_OPEN_FULLMUTEX, NULL);
+                         | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, err_len, "cannot open \"%s\": %s", path,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -290,7 +309,6 @@ static int
 ngx_http_byok_store_migrate(ngx_http_byok_store_t *s)
 {
     int            version;
-    char          *msg;
     sqlite3_stmt  *st;
 
     if (ngx_http_byok_begin(s) != 0) {
@@ -316,23 +334,49 @@ ngx_http_byok_store_migrate(ngx_http_byok_store_t *s)
         return -1;
     }
 
-    if (version < 1) {
-        msg = NULL;
+    s->schema_found = version;
 
-        if (sqlite3_exec(s->db, ngx_http_byok_schema_v1, NULL, NULL, &msg)
-            != SQLITE_OK
-            || sqlite3_exec(s->db, "PRAGMA user_version = 1", NULL, NULL,
-                            &msg)
-               != SQLITE_OK)
-        {
-            snprintf(s->err, sizeof(s->err), "%s", msg ? msg : "error");
-            sqlite3_free(msg);
-            ngx_http_byok_rollback(s);
-            return -1;
-        }
+    if ((version < 1
+         && ngx_http_byok_migrate_step(s, ngx_http_byok_schema_v1,
+                                       "PRAGMA user_version = 1") != 0)
+        || (version < 2
+            && ngx_http_byok_migrate_step(s, ngx_http_byok_schema_v2,
+                                          "PRAGMA user_version = 2") != 0))
+    {
+        ngx_http_byok_rollback(s);
+        return -1;
     }
 
     return ngx_http_byok_commit(s);
+}
+
+
+int
+ngx_http_byok_store_schema(ngx_http_byok_store_t *s, int *found)
+{
+    *found = s->schema_found;
+
+    return NGX_HTTP_BYOK_SCHEMA_VERSION;
+}
+
+
+static int
+ngx_http_byok_migrate_step(ngx_http_byok_store_t *s, const char *sql,
+    const char *version)
+{
+    char  *msg;
+
+    msg = NULL;
+
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK
+        || sqlite3_exec(s->db, version, NULL, NULL, &msg) != SQLITE_OK)
+    {
+        snprintf(s->err, sizeof(s->err), "%s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -931,13 +975,23 @@ ngx_http_byok_store_sealed(ngx_http_byok_store_t *s, const char *user,
         return NGX_HTTP_BYOK_STORE_ERROR;
     }
 
-    ngx_http_byok_bind_text(st, 1, user);
+    /*
+     * the lookup's miss path: the caller's strings outlive the statement's
+     * use of them (the bindings are cleared below), so SQLite need not copy
+     */
+
+    if (user == NULL || (!id && provider == NULL)) {
+        snprintf(s->err, sizeof(s->err), "sealed: no user or provider");
+        return NGX_HTTP_BYOK_STORE_ERROR;
+    }
+
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
 
     if (id) {
         sqlite3_bind_int64(st, 2, id);
 
     } else {
-        ngx_http_byok_bind_text(st, 2, provider);
+        sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
     }
 
     found = 0;
@@ -956,12 +1010,14 @@ ngx_http_byok_store_sealed(ngx_http_byok_store_t *s, const char *user,
 
         if (handler(data, &sealed) != 0) {
             sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
             snprintf(s->err, sizeof(s->err), "sealed value refused");
             return NGX_HTTP_BYOK_STORE_ERROR;
         }
     }
 
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 
     if (rc != SQLITE_DONE) {
         return ngx_http_byok_fail(s, "sealed");

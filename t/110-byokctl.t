@@ -108,6 +108,41 @@ subtest 'usage errors exit with status 2 and name the problem' => sub {
 };
 
 
+subtest 'init migrates a schema 1 store to 2, keeping its rows' => sub {
+    my $old = "$dir/schema1.db";
+    my ($rc, $out, $err) = byokctl('init', '--store', $old);
+    is($rc, 0, 'created') or diag $err;
+
+    # schema 1 as the first release left it: the selection index ascending
+    sql($old, "DROP INDEX provider_keys_selection;"
+              . " CREATE INDEX provider_keys_selection ON provider_keys"
+              . " (user_id, provider, rotation_priority, created_at);"
+              . " INSERT INTO provider_keys (user_id, category, provider,"
+              . " masked, sealed, master_key_id, created_at, updated_at)"
+              . " VALUES ('u1', 'llm', 'openai', 'sk-p***', x'00', 1, 1, 1);"
+              . " PRAGMA user_version = 1;");
+
+    ($rc, $out, $err) = byokctl('init', '--store', $old);
+    is($rc, 0, 'exit status 0') or diag $err;
+    is($out, qq{store "$old": schema 1 migrated to 2\n}, 'says so');
+    is(sql($old, 'PRAGMA user_version'), "2\n", 'schema version 2');
+    like(sql($old, "SELECT sql FROM sqlite_master"
+                   . " WHERE name = 'provider_keys_selection'"),
+         qr/rotation_priority, created_at DESC, id DESC\)/,
+         'the selection index is in the lookup order');
+    is(sql($old, "SELECT user_id, provider, masked FROM provider_keys"),
+       "u1|openai|sk-p***\n", 'the row is kept');
+    unlike(sql($old, "EXPLAIN QUERY PLAN SELECT id FROM provider_keys"
+                     . " WHERE user_id = 'u1' AND provider = 'openai'"
+                     . " AND revoked_at IS NULL AND sealed IS NOT NULL"
+                     . " ORDER BY rotation_priority, created_at DESC, id DESC"),
+           qr/TEMP B-TREE/, 'the lookup reads the index in order, no sort');
+
+    ($rc, $out, $err) = byokctl('init', '--store', $old);
+    is($out, qq{store "$old": schema is current\n}, 'a second init: current');
+};
+
+
 subtest 'a missing store is an error, not a new empty store' => sub {
     my ($rc, $out, $err) = byokctl('stats', '--store', "$dir/typo.db");
     is($rc, 1, 'exit status 1');
@@ -126,7 +161,7 @@ subtest 'init creates the store and records the master key check value' => sub {
        'reports the store and the key id (HKDF "byok/key-id/v1")');
     is(sprintf('%04o', (stat $store)[2] & 07777), '0600',
        'the new store is readable by its owner only');
-    is(sql($store, 'PRAGMA user_version'), "1\n", 'schema version 1');
+    is(sql($store, 'PRAGMA user_version'), "2\n", 'schema version 2');
     is(sql($store, "SELECT name FROM meta"), "master_check:$id_a\n",
        'the check value is stored under the key id');
 

@@ -8,9 +8,12 @@
  */
 
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
+
+#include <openssl/evp.h>
 
 #include "tap.h"
 #include "ngx_http_byok_seal.h"
@@ -65,6 +68,7 @@ static void test_derive(void);
 static void test_round_trip(void);
 static void test_tamper(void);
 static void test_aad(void);
+static void test_aad_layout(void);
 static void test_keys(void);
 static void test_wipe(void);
 
@@ -86,6 +90,7 @@ main(void)
     test_round_trip();
     test_tamper();
     test_aad();
+    test_aad_layout();
     test_keys();
     test_wipe();
 
@@ -513,6 +518,136 @@ test_aad(void)
     is_int(ngx_http_byok_open(&key_a, 1, &other, blob, blob_len, out,
                               &plain_len), -4,
            "aad: provider differing in case is DENIED");
+}
+
+
+/*
+ * The AAD layout of SPEC section 9, written out here independently: a blob
+ * sealed with it opens, and a sealed blob opens with it, for AAD lengths on
+ * both sides of the seal code's one-buffer fast path.
+ */
+
+static size_t
+ref_aad(unsigned char *p, const unsigned char *header,
+    const ngx_http_byok_aad_t *aad)
+{
+    size_t    n;
+    uint64_t  id;
+
+    n = 0;
+    memcpy(p, header, 5);
+    n += 5;
+
+    p[n++] = (unsigned char) (aad->user_len >> 24);
+    p[n++] = (unsigned char) (aad->user_len >> 16);
+    p[n++] = (unsigned char) (aad->user_len >> 8);
+    p[n++] = (unsigned char) aad->user_len;
+    memcpy(p + n, aad->user, aad->user_len);
+    n += aad->user_len;
+
+    p[n++] = 0; p[n++] = 0; p[n++] = 0; p[n++] = 8;
+    id = (uint64_t) aad->key_id;
+
+    for (int i = 7; i >= 0; i--) {
+        p[n++] = (unsigned char) (id >> (i * 8));
+    }
+
+    p[n++] = (unsigned char) (aad->provider_len >> 24);
+    p[n++] = (unsigned char) (aad->provider_len >> 16);
+    p[n++] = (unsigned char) (aad->provider_len >> 8);
+    p[n++] = (unsigned char) aad->provider_len;
+    memcpy(p + n, aad->provider, aad->provider_len);
+    n += aad->provider_len;
+
+    return n;
+}
+
+
+/* AES-256-GCM with the reference AAD: enc seals blob in place, !enc opens */
+static int
+ref_cipher(int enc, const ngx_http_byok_master_t *m,
+    const ngx_http_byok_aad_t *aad, unsigned char *blob, size_t len,
+    unsigned char *plain)
+{
+    int              n, ok;
+    size_t           aad_len;
+    unsigned char    aadbuf[2200];
+    EVP_CIPHER_CTX  *ctx;
+
+    aad_len = ref_aad(aadbuf, blob, aad);
+
+    ctx = EVP_CIPHER_CTX_new();
+    ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, m->cipher_key,
+                           blob + 5, enc) == 1
+         && EVP_CipherUpdate(ctx, NULL, &n, aadbuf, (int) aad_len) == 1;
+
+    if (enc) {
+        ok = ok && EVP_CipherUpdate(ctx, blob + 17, &n, plain, (int) len) == 1
+             && EVP_CipherFinal_ex(ctx, blob + 17 + len, &n) == 1
+             && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16,
+                                    blob + 17 + len) == 1;
+
+    } else {
+        ok = ok && EVP_CipherUpdate(ctx, plain, &n, blob + 17, (int) len) == 1
+             && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16,
+                                    blob + 17 + len) == 1
+             && EVP_CipherFinal_ex(ctx, plain + len, &n) == 1;
+    }
+
+    EVP_CIPHER_CTX_free(ctx);
+
+    return ok;
+}
+
+
+static void
+test_aad_layout(void)
+{
+    char                 user[1001], provider[201], name[128];
+    size_t               blob_len, plain_len, i;
+    unsigned char        blob[64], out[64];
+    ngx_http_byok_aad_t  aad;
+
+    /* user lengths: short, AAD of 319, 320 and 321 bytes, and 1000 */
+    static const size_t  users[] = { 7, 285, 286, 287, 1000 };
+
+    memset(user, 'u', sizeof(user) - 1);
+    memset(provider, 'p', sizeof(provider) - 1);
+    provider[sizeof(provider) - 1] = '\0';
+
+    for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+        user[users[i]] = '\0';
+        aad = make_aad(user, 0x0102030405060708LL, "anthropic");
+
+        if (users[i] == 1000) {
+            aad.provider_len = 200;
+            aad.provider = (const unsigned char *) provider;
+        }
+
+        snprintf(name, sizeof(name), "aad layout: a %zu-byte user's sealed "
+                 "value opens with the SPEC's AAD", users[i]);
+        ok(ngx_http_byok_seal(&key_a, &aad, (const unsigned char *) "sk-xyz",
+                              6, blob, &blob_len) == 0
+           && blob_len == 6 + 33
+           && ref_cipher(0, &key_a, &aad, blob, 6, out)
+           && memcmp(out, "sk-xyz", 6) == 0, name);
+
+        blob[0] = 1;
+        blob[1] = (unsigned char) (key_a.id >> 24);
+        blob[2] = (unsigned char) (key_a.id >> 16);
+        blob[3] = (unsigned char) (key_a.id >> 8);
+        blob[4] = (unsigned char) key_a.id;
+        memcpy(blob + 5, "nonce-bytes!", 12);
+        ref_cipher(1, &key_a, &aad, blob, 6, (unsigned char *) "sk-ref");
+
+        snprintf(name, sizeof(name), "aad layout: a value sealed with the "
+                 "SPEC's AAD for a %zu-byte user opens", users[i]);
+        ok(ngx_http_byok_open(&key_a, 1, &aad, blob, 6 + 33, out,
+                              &plain_len) == 0
+           && plain_len == 6 && memcmp(out, "sk-ref", 6) == 0, name);
+
+        user[users[i]] = 'u';
+    }
 }
 
 
