@@ -713,6 +713,25 @@ sub start_valgrind_nginx ($) {
     }
 
     $ChildPid = $pid;
+
+    # nginx under valgrind takes seconds to start: a block's --- init and
+    # its requests come only once the server port accepts connections (or
+    # the child has gone, or 60 s have passed: the requests then fail)
+    for (1 .. 1200) {
+        last if waitpid($pid, WNOHANG) != 0;
+        my $sock = IO::Socket::INET->new(
+            PeerAddr => $ServerAddr,
+            PeerPort => $ServerPort,
+            Proto    => 'tcp',
+            Timeout  => 1,
+        );
+        if ($sock) {
+            close $sock;
+            last;
+        }
+        sleep 0.05;
+    }
+
     sleep $TestNginxSleep;
 }
 
@@ -1179,7 +1198,11 @@ sub run_test ($) {
 
                 if (!$reloaded) {
                     if (defined $ChildPid && $ChildPid == $pid) {
+                        # the previous block's nginx, under valgrind: its
+                        # report at exit (leaks) belongs to that block
                         stop_child_nginx($name);
+                        check_valgrind_log(($PrevBlock ? $PrevBlock->name : $name)
+                                           . ' (at its nginx\'s exit)');
                     } else {
                         kill_process($pid, 1, $name);
                     }
@@ -1240,16 +1263,21 @@ sub run_test ($) {
         }
     }
 
-    if ($UseValgrind) {
-        stop_child_nginx($name) if !$UseHup;
-        check_valgrind_log($name);
-    }
+    # under valgrind nginx goes on running, as it does without: a block
+    # without its own --- config talks to it; the next block that starts
+    # its own nginx, or the end of the file, stops it
+    check_valgrind_log($name) if $UseValgrind;
 }
 
 END {
     return if $InSubprocess;
 
     cleanup();
+
+    if (defined $ChildPid) {
+        local $?;
+        stop_child_nginx('END');
+    }
 
     if ($UseValgrind || !$ENV{TEST_NGINX_NO_CLEAN}) {
         local $?;
