@@ -335,6 +335,24 @@ ngx_http_byok_lookup_open(void *data, const ngx_http_byok_sealed_t *sealed)
                               lctx->provider, sealed, &sel->value);
 
     if (rc == NGX_OK) {
+
+        /*
+         * the API stores header-safe values only; one that is not (written
+         * into the store some other way) is never sent or cached
+         */
+
+        if (ngx_http_byok_header_value_valid(sel->value.data,
+                                             sel->value.len))
+        {
+            return 0;
+        }
+
+        ngx_http_byok_wipe_str(&sel->value);
+        lctx->keys->nelts--;
+
+        ngx_log_error(NGX_LOG_ERR, lctx->request->connection->log, 0,
+                      "byok: key %L for \"%V\" is not a valid header value "
+                      "and is not used", sealed->id, lctx->provider);
         return 0;
     }
 
@@ -537,27 +555,23 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
                                               (char *) ctx->provider.data,
                                               ctx->provider.len);
 
-    len = ngx_strlen(provider->auth_prefix) + ctx->selected.value.len;
+    /*
+     * A valid header value: the catalog's prefix is checked when the
+     * catalog is loaded, a stored key when it is read from the store
+     * (ngx_http_byok_lookup_open()), a platform key when it is chosen.
+     */
 
-    p = ngx_pnalloc(r->pool, len);
+    len = ngx_strlen(provider->auth_prefix);
+
+    p = ngx_pnalloc(r->pool, len + ctx->selected.value.len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->injected.data = p;
-    ctx->injected.len = ngx_sprintf(p, "%s%V", provider->auth_prefix,
-                                    &ctx->selected.value)
-                        - p;
-
-    if (!ngx_http_byok_header_value_valid(ctx->injected.data,
-                                          ctx->injected.len))
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "byok: key %L for \"%V\" is not a valid header value "
-                      "and is not sent", ctx->selected.id, &ctx->provider);
-        ctx->lookup_status = NGX_HTTP_FORBIDDEN;
-        goto refuse;
-    }
+    p = ngx_cpymem(p, provider->auth_prefix, len);
+    p = ngx_cpymem(p, ctx->selected.value.data, ctx->selected.value.len);
+    ctx->injected.len = p - ctx->injected.data;
 
     if (ngx_http_byok_remove_input_headers(r, bmcf->catalog, provider)
         != NGX_OK)
