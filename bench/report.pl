@@ -142,7 +142,7 @@ line sprintf("%-${w}s %8s %5s %7s %5s %7s %5s %7s %5s %6s",
 line '-' x ($w + 69);
 
 for my $s (@order) {
-    my $vs_b0 = ($s =~ /^(b|c|e2|f|f0)$/) ? f('%6.2f', ratio($s, 'b0', 'rps'))
+    my $vs_b0 = ($s =~ /^(b|c|e2|f|f0|f1)$/) ? f('%6.2f', ratio($s, 'b0', 'rps'))
                                           : '';
     line sprintf("%-${w}s %8s %5s %7s %5s %7s %5s %7s %5s %6s",
                 $label{$s},
@@ -338,6 +338,20 @@ my @targets = (
      ratio('lk', 'e1', 'rps'), 1.05, spread('lk', 'e1', 'rps')],
     ['  the same from CPU per request (Lua / byok_lookup)',
      inverse_ratio('lk', 'e1', 'cpu'), 1.05, spread('lk', 'e1', 'cpu', 1)],
+    ['byok_inject (trusted header) req/s >= 0.95 x plain proxy',
+     ratio('b', 'b0', 'rps'), 0.95, spread('b', 'b0', 'rps')],
+    ['  the same from CPU per request (b0 / b)',
+     inverse_ratio('b', 'b0', 'cpu'), 0.95, spread('b', 'b0', 'cpu', 1)],
+    ['byok_inject (JWT HS256) req/s >= 0.90 x plain proxy',
+     ratio('c', 'b0', 'rps'), 0.90, spread('c', 'b0', 'rps')],
+    ['  the same from CPU per request (b0 / c)',
+     inverse_ratio('c', 'b0', 'cpu'), 0.90, spread('c', 'b0', 'cpu', 1)],
+    ['byok_inject req/s >= 4 x auth_request as usually written (f1)',
+     ratio('b', 'f1', 'rps'), 4, spread('b', 'f1', 'rps')],
+    ['byok_lookup cache miss req/s >= 0.5 x empty_gif',
+     ratio('d', 'a', 'rps'), 0.5, spread('d', 'a', 'rps')],
+    ['  the same from CPU per request (a / miss)',
+     inverse_ratio('d', 'a', 'cpu'), 0.5, spread('d', 'a', 'cpu', 1)],
     ['cached keys per 16 MiB of zone >= 40000', $per16, 40000, ''],
 );
 
@@ -350,7 +364,8 @@ for my $t (@targets) {
                 $range);
 }
 line "  (b) vs (e) Lua inject peer, req/s: "
-    . f('%.3f', ratio('b', 'e2', 'rps')) . "; (b) vs (f) auth_request: "
+    . f('%.3f', ratio('b', 'e2', 'rps')) . "; (b) vs (f) auth_request to a"
+    . " keepalive key service in the same worker: "
     . f('%.3f', ratio('b', 'f', 'rps'));
 line "";
 
