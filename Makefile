@@ -108,6 +108,15 @@ $(BUILD)/byokctl: $(CTL_SRCS) ngx_http_byok_module/ngx_http_byok_seal.h \
 
 byokctl: $(BUILD)/byokctl
 
+# a test tool: writes a key into a store past the API's validation
+PUTKEY_SRCS := t/tools/putkey.c ngx_http_byok_module/ngx_http_byok_seal.c \
+               ngx_http_byok_module/ngx_http_byok_store_sqlite.c
+
+$(BUILD)/putkey: $(PUTKEY_SRCS) ngx_http_byok_module/ngx_http_byok_seal.h \
+                 ngx_http_byok_module/ngx_http_byok_store.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CTL_CFLAGS) -o $@ $(PUTKEY_SRCS) -lcrypto -lsqlite3
+
 deps:
 	sh t/install-deps.sh
 
@@ -116,10 +125,10 @@ run: deps
 	sh dev/run.sh '$(BUILD)' '$(NGINX_BIN)'
 
 test: deps
-	$(MAKE) all unit byokctl
+	$(MAKE) all unit byokctl $(BUILD)/putkey
 	BYOK_CATALOG='$(CURDIR)/catalog/providers.json' \
 	TEST_NGINX_BYOK_MODULE='$(BUILD)/ngx_http_byok_module.so' \
-	BYOKCTL='$(BUILD)/byokctl' \
+	BYOKCTL='$(BUILD)/byokctl' BYOK_PUTKEY='$(BUILD)/putkey' \
 	TEST_NGINX_BINARY='$(NGINX_BIN)' \
 	    $(TEST_WRAP) perl t/harness.pl $(BUILD)/unit t
 

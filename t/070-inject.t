@@ -838,3 +838,52 @@ ok
 sk-ant-platform
 [alert]
 [crit]
+
+
+
+=== TEST 25: a stored key that is not a valid header value is never sent: the next key is
+The user API refuses such a value; this one is written into the store
+behind it (t/tools/putkey.c).  The newest key, selected first, carries a
+CR LF; the older one is sent instead, and the bad one is named by id only.
+--- config
+    location /openai/ {
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_inject on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/provider/;
+    }
+
+    location /provider/ {
+        return 200 "$http_authorization|$http_x_smuggled\n";
+    }
+--- init
+{
+    my $file = server_root() . '/logs/master.key';
+    open my $out, '>', $file or die "$file: $!";
+    print $out "$ENV{AGENTS_MASTER_KEY}\n";
+    close $out;
+
+    my $db = server_root() . '/logs/byok.db';
+    my $putkey = $ENV{BYOK_PUTKEY} or die "BYOK_PUTKEY is not set\n";
+    for my $value ("sk-good-value-0000000001",
+                   "sk-bad-value-0000000002\r\nX-Smuggled: yes")
+    {
+        system($putkey, $db, $file, 'tess', 'openai', $value) == 0
+            or die "putkey failed\n";
+        sleep 1;    # created_at has a resolution of a second
+    }
+}
+--- more_headers
+X-User: tess
+--- request
+GET /openai/v1/models
+--- error_code: 200
+--- response_body
+Bearer sk-good-value-0000000001|
+--- error_log
+byok: key 2 for "openai" is not a valid header value and is not used
+--- no_error_log
+sk-bad-value
+X-Smuggled
+[alert]
+[crit]
