@@ -228,6 +228,7 @@ extern ngx_module_t  ngx_http_byok_module;
 /* ngx_http_byok_auth.c */
 ngx_int_t ngx_http_byok_authenticate(ngx_http_request_t *r,
     ngx_http_byok_ctx_t **ctxp);
+void ngx_http_byok_tokens_free(void);
 ngx_int_t ngx_http_byok_authenticate_cached(ngx_http_request_t *r,
     ngx_http_byok_ctx_t **ctxp);
 ngx_http_byok_ctx_t *ngx_http_byok_get_ctx(ngx_http_request_t *r);

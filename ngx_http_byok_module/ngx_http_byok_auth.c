@@ -191,6 +191,24 @@ ngx_http_byok_authenticate_cached(ngx_http_request_t *r,
 }
 
 
+/* the worker exits: the verified tokens are wiped and freed */
+
+void
+ngx_http_byok_tokens_free(void)
+{
+    if (ngx_http_byok_tokens == NULL) {
+        return;
+    }
+
+    ngx_http_byok_wipe(ngx_http_byok_tokens,
+                       NGX_HTTP_BYOK_TOKENS * sizeof(ngx_http_byok_token_t));
+    ngx_free(ngx_http_byok_tokens);
+
+    ngx_http_byok_tokens = NULL;
+    ngx_http_byok_tokens_cycle = NULL;
+}
+
+
 static ngx_http_byok_token_t *
 ngx_http_byok_token_slot(ngx_http_request_t *r, ngx_str_t *token,
     ngx_uint_t create)

@@ -441,6 +441,8 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
         ngx_http_byok_store_close(bmcf->writer);
         bmcf->writer = NULL;
     }
+
+    ngx_http_byok_tokens_free();
 }
 
 
