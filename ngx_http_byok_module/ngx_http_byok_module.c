@@ -443,6 +443,7 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_byok_tokens_free();
+    ngx_http_byok_seal_done();
 }
 
 

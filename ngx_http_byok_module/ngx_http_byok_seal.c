@@ -450,6 +450,19 @@ ngx_http_byok_gcm_fetch(void)
 
 
 /*
+ * The process is done with sealing (an nginx worker that exits: its thread
+ * pool has stopped by then): the fetched cipher is released.
+ */
+
+void
+ngx_http_byok_seal_done(void)
+{
+    EVP_CIPHER_free(ngx_http_byok_gcm);
+    ngx_http_byok_gcm = NULL;
+}
+
+
+/*
  * One path for both directions: "blob" points at the header, which the
  * nonce follows; "tag" is written when sealing and checked when opening.
  */

@@ -52,6 +52,8 @@ typedef struct {
  * seal: "out" holds plain_len + NGX_HTTP_BYOK_SEAL_OVERHEAD bytes.
  * open: the key is chosen by the blob's id; "plain" holds
  * blob_len - NGX_HTTP_BYOK_SEAL_OVERHEAD bytes and is wiped on failure.
+ * done: releases the cipher sealing fetches once per process; called when
+ * the process will seal and open no more.
  */
 
 int ngx_http_byok_master_decode(const unsigned char *text, size_t len,
@@ -68,6 +70,8 @@ int ngx_http_byok_open(const ngx_http_byok_master_t *keys, size_t n,
     size_t blob_len, unsigned char *plain, size_t *plain_len);
 int ngx_http_byok_seal_key_id(const unsigned char *blob, size_t blob_len,
     uint32_t *id);
+
+void ngx_http_byok_seal_done(void);
 
 void ngx_http_byok_wipe(void *p, size_t n);
 

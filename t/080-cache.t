@@ -58,7 +58,8 @@ sub reload_nginx {
     my %old = map { $_ => 1 } worker_pids($master);
     kill 'HUP', $master or die "cannot signal the master $master: $!\n";
 
-    for (1 .. 100) {
+    # under valgrind new workers take seconds to start, old ones to exit
+    for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 900 : 100)) {
         Time::HiRes::sleep(0.1);
         my @all = `ps -o pid= --ppid $master`;
         my @new = grep { !$old{$_} } worker_pids($master);

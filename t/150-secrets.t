@@ -48,6 +48,13 @@ use Time::HiRes ();
 
 no warnings 'portable';    # 64-bit addresses in /proc/PID/maps
 
+# the checks read a worker's memory (/proc/PID/mem, its core): under
+# valgrind that is valgrind's own process, with its own copies and layout
+if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+    plan(skip_all => 'worker memory and core dumps are not nginx\'s own '
+                     . 'under valgrind');
+}
+
 sub random_hex {
     my ($n) = @_;
     open my $in, '<:raw', '/dev/urandom' or die "/dev/urandom: $!\n";
