@@ -718,7 +718,13 @@ sub start_valgrind_nginx ($) {
     # its requests come only once the server port accepts connections (or
     # the child has gone, or 60 s have passed: the requests then fail)
     for (1 .. 1200) {
-        last if waitpid($pid, WNOHANG) != 0;
+        if (waitpid($pid, WNOHANG) != 0) {
+            # it did not start (a port still held, say): never let the
+            # block talk to whatever else answers on the port
+            undef $ChildPid;
+            bail_out("$name - nginx under valgrind exited at start-up "
+                     . "(status $?)");
+        }
         my $sock = IO::Socket::INET->new(
             PeerAddr => $ServerAddr,
             PeerPort => $ServerPort,
