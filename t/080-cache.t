@@ -41,10 +41,11 @@ sub store_sql {
         or die "sqlite3 \"$sql\" failed: $?\n";
 }
 
+# the master's children: its workers (no cache manager here); by pid, not
+# by process title, which valgrind does not show
 sub worker_pids {
     my ($master) = @_;
-    return map { /^\s*(\d+)\s+nginx: worker process\s*$/ ? $1 : () }
-           `ps -o pid=,args= --ppid $master`;
+    return map { /^\s*(\d+)\s*$/ ? $1 : () } `ps -o pid= --ppid $master`;
 }
 
 # nginx -s reload: SIGHUP to the master, then wait until only new workers
@@ -61,8 +62,8 @@ sub reload_nginx {
     # under valgrind new workers take seconds to start, old ones to exit
     for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 900 : 100)) {
         Time::HiRes::sleep(0.1);
-        my @all = `ps -o pid= --ppid $master`;
-        my @new = grep { !$old{$_} } worker_pids($master);
+        my @all = worker_pids($master);
+        my @new = grep { !$old{$_} } @all;
         return if @new == workers() && @all == @new;
     }
 
