@@ -10,6 +10,13 @@
 #include <sys/mman.h>
 
 
+typedef struct {
+    u_char    *data;
+    size_t     len;
+    uint16_t   skip[256];
+} ngx_http_byok_search_t;
+
+
 static u_char *ngx_http_byok_json_dump(ngx_pool_t *pool, json_t *body,
     size_t *len);
 
@@ -382,16 +389,31 @@ ngx_http_byok_alloc_secret(ngx_conf_t *cf, size_t size)
 }
 
 
-static void
-ngx_http_byok_wipe_range(u_char *p, u_char *last, ngx_str_t *key)
-{
-    u_char  *m;
+/*
+ * Every copy of the key in [p, last) is wiped.  Boyer-Moore-Horspool with
+ * one skip table per request: memmem() built its tables again for every
+ * range and after every copy found, which cost more than the search.
+ */
 
-    while (p < last
-           && (m = memmem(p, last - p, key->data, key->len)) != NULL)
-    {
-        ngx_explicit_memzero(m, key->len);
-        p = m + key->len;
+static void
+ngx_http_byok_wipe_range(u_char *p, u_char *last,
+    ngx_http_byok_search_t *key)
+{
+    u_char  c;
+    size_t  m;
+
+    m = key->len - 1;
+
+    while (last - p >= (ssize_t) key->len) {
+        c = p[m];
+
+        if (c == key->data[m] && ngx_memcmp(p, key->data, m) == 0) {
+            ngx_explicit_memzero(p, key->len);
+            p += key->len;
+            continue;
+        }
+
+        p += key->skip[c];
     }
 }
 
@@ -425,10 +447,11 @@ ngx_http_byok_expose(ngx_http_byok_ctx_t *ctx)
 void
 ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
 {
-    u_char             needle[NGX_HTTP_BYOK_VALUE_MAX];
-    ngx_str_t          k;
-    ngx_pool_t        *p;
-    ngx_pool_large_t  *l;
+    u_char                  needle[NGX_HTTP_BYOK_VALUE_MAX];
+    size_t                  i;
+    ngx_pool_t             *p;
+    ngx_pool_large_t       *l;
+    ngx_http_byok_search_t  k;
 
     if (!ctx->exposed || ctx->selected.value.len < 8
         || ctx->selected.value.len > sizeof(needle))
@@ -441,6 +464,16 @@ ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
     ngx_memcpy(needle, ctx->selected.value.data, ctx->selected.value.len);
     k.data = needle;
     k.len = ctx->selected.value.len;
+
+    /* how far a window may move when its last byte is c */
+
+    for (i = 0; i < 256; i++) {
+        k.skip[i] = (uint16_t) k.len;
+    }
+
+    for (i = 0; i < k.len - 1; i++) {
+        k.skip[needle[i]] = (uint16_t) (k.len - 1 - i);
+    }
 
     ngx_http_byok_wipe_range(ctx->mark_last, ctx->mark_block->d.last, &k);
 
@@ -460,6 +493,7 @@ ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
     }
 
     ngx_explicit_memzero(needle, k.len);
+    ngx_explicit_memzero(k.skip, sizeof(k.skip));
 }
 
 
