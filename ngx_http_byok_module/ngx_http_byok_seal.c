@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -55,8 +56,6 @@ static int ngx_http_byok_seal_cipher(int enc, const unsigned char *cipher_key,
     unsigned char *tag);
 static int ngx_http_byok_seal_aad(EVP_CIPHER_CTX *ctx,
     const unsigned char *header, const ngx_http_byok_aad_t *aad);
-static int ngx_http_byok_seal_aad_field(EVP_CIPHER_CTX *ctx,
-    const unsigned char *p, size_t len);
 static void ngx_http_byok_put32(unsigned char *p, uint32_t v);
 static uint32_t ngx_http_byok_get32(const unsigned char *p);
 
@@ -544,101 +543,65 @@ static int
 ngx_http_byok_seal_aad(EVP_CIPHER_CTX *ctx, const unsigned char *header,
     const ngx_http_byok_aad_t *aad)
 {
-    int             n;
+    int             n, rc;
     size_t          len;
     uint64_t        key_id;
-    unsigned char  *p, buf[NGX_HTTP_BYOK_SEAL_AAD_BUF];
+    unsigned char  *p, *aad_buf, buf[NGX_HTTP_BYOK_SEAL_AAD_BUF];
 
     if ((aad->user == NULL && aad->user_len != 0)
-        || (aad->provider == NULL && aad->provider_len != 0))
+        || (aad->provider == NULL && aad->provider_len != 0)
+        || aad->user_len > INT_MAX / 4 || aad->provider_len > INT_MAX / 4)
     {
         return NGX_HTTP_BYOK_SEAL_ERROR;
     }
-
-    key_id = (uint64_t) aad->key_id;
-
-    /* the usual case: the same bytes in one update instead of seven */
 
     len = NGX_HTTP_BYOK_SEAL_HEADER_LEN + 4 + aad->user_len + 4 + 8 + 4
           + aad->provider_len;
 
-    if (aad->user_len <= sizeof(buf) && aad->provider_len <= sizeof(buf)
-        && len <= sizeof(buf))
-    {
-        p = buf;
+    /* one update; the stack buffer holds the AAD of any usual key */
 
-        memcpy(p, header, NGX_HTTP_BYOK_SEAL_HEADER_LEN);
-        p += NGX_HTTP_BYOK_SEAL_HEADER_LEN;
+    if (len <= sizeof(buf)) {
+        aad_buf = buf;
 
-        ngx_http_byok_put32(p, (uint32_t) aad->user_len);
-        p += 4;
-
-        if (aad->user_len) {
-            memcpy(p, aad->user, aad->user_len);
-            p += aad->user_len;
+    } else {
+        aad_buf = malloc(len);
+        if (aad_buf == NULL) {
+            return NGX_HTTP_BYOK_SEAL_ERROR;
         }
-
-        ngx_http_byok_put32(p, 8);
-        ngx_http_byok_put32(p + 4, (uint32_t) (key_id >> 32));
-        ngx_http_byok_put32(p + 8, (uint32_t) key_id);
-        ngx_http_byok_put32(p + 12, (uint32_t) aad->provider_len);
-        p += 16;
-
-        if (aad->provider_len) {
-            memcpy(p, aad->provider, aad->provider_len);
-        }
-
-        return EVP_CipherUpdate(ctx, NULL, &n, buf, (int) len) == 1
-               ? NGX_HTTP_BYOK_SEAL_OK : NGX_HTTP_BYOK_SEAL_ERROR;
     }
 
-    if (EVP_CipherUpdate(ctx, NULL, &n, header, NGX_HTTP_BYOK_SEAL_HEADER_LEN)
-        != 1)
-    {
-        return NGX_HTTP_BYOK_SEAL_ERROR;
+    key_id = (uint64_t) aad->key_id;
+    p = aad_buf;
+
+    memcpy(p, header, NGX_HTTP_BYOK_SEAL_HEADER_LEN);
+    p += NGX_HTTP_BYOK_SEAL_HEADER_LEN;
+
+    ngx_http_byok_put32(p, (uint32_t) aad->user_len);
+    p += 4;
+
+    if (aad->user_len) {
+        memcpy(p, aad->user, aad->user_len);
+        p += aad->user_len;
     }
 
-    if (ngx_http_byok_seal_aad_field(ctx, aad->user, aad->user_len)
-        != NGX_HTTP_BYOK_SEAL_OK)
-    {
-        return NGX_HTTP_BYOK_SEAL_ERROR;
+    ngx_http_byok_put32(p, 8);
+    ngx_http_byok_put32(p + 4, (uint32_t) (key_id >> 32));
+    ngx_http_byok_put32(p + 8, (uint32_t) key_id);
+    ngx_http_byok_put32(p + 12, (uint32_t) aad->provider_len);
+    p += 16;
+
+    if (aad->provider_len) {
+        memcpy(p, aad->provider, aad->provider_len);
     }
 
-    ngx_http_byok_put32(buf, (uint32_t) (key_id >> 32));
-    ngx_http_byok_put32(buf + 4, (uint32_t) key_id);
+    rc = EVP_CipherUpdate(ctx, NULL, &n, aad_buf, (int) len) == 1
+         ? NGX_HTTP_BYOK_SEAL_OK : NGX_HTTP_BYOK_SEAL_ERROR;
 
-    if (ngx_http_byok_seal_aad_field(ctx, buf, 8)
-        != NGX_HTTP_BYOK_SEAL_OK)
-    {
-        return NGX_HTTP_BYOK_SEAL_ERROR;
+    if (aad_buf != buf) {
+        free(aad_buf);
     }
 
-    return ngx_http_byok_seal_aad_field(ctx, aad->provider, aad->provider_len);
-}
-
-
-static int
-ngx_http_byok_seal_aad_field(EVP_CIPHER_CTX *ctx, const unsigned char *p,
-    size_t len)
-{
-    int            n;
-    unsigned char  prefix[4];
-
-    if (len > INT_MAX || (p == NULL && len != 0)) {
-        return NGX_HTTP_BYOK_SEAL_ERROR;
-    }
-
-    ngx_http_byok_put32(prefix, (uint32_t) len);
-
-    if (EVP_CipherUpdate(ctx, NULL, &n, prefix, sizeof(prefix)) != 1) {
-        return NGX_HTTP_BYOK_SEAL_ERROR;
-    }
-
-    if (len > 0 && EVP_CipherUpdate(ctx, NULL, &n, p, (int) len) != 1) {
-        return NGX_HTTP_BYOK_SEAL_ERROR;
-    }
-
-    return NGX_HTTP_BYOK_SEAL_OK;
+    return rc;
 }
 
 

@@ -524,7 +524,8 @@ test_aad(void)
 /*
  * The AAD layout of SPEC section 9, written out here independently: a blob
  * sealed with it opens, and a sealed blob opens with it, for AAD lengths on
- * both sides of the seal code's one-buffer fast path.
+ * both sides of the seal code's stack buffer (a longer AAD is built on the
+ * heap).
  */
 
 static size_t
