@@ -13,7 +13,7 @@
 typedef struct {
     u_char    *data;
     size_t     len;
-    uint16_t   skip[256];
+    u_char     skip[256];   /* at most 255: a shorter move is safe */
 } ngx_http_byok_search_t;
 
 
@@ -465,14 +465,16 @@ ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
     k.data = needle;
     k.len = ctx->selected.value.len;
 
-    /* how far a window may move when its last byte is c */
+    /*
+     * How far a window may move when its last byte is c: the distance from
+     * c's last place in the needle (but the last byte) to the needle's end,
+     * capped at 255.  Only the last 255 places can set a smaller move.
+     */
 
-    for (i = 0; i < 256; i++) {
-        k.skip[i] = (uint16_t) k.len;
-    }
+    ngx_memset(k.skip, (u_char) ngx_min(k.len, 255), sizeof(k.skip));
 
-    for (i = 0; i < k.len - 1; i++) {
-        k.skip[needle[i]] = (uint16_t) (k.len - 1 - i);
+    for (i = k.len > 256 ? k.len - 256 : 0; i < k.len - 1; i++) {
+        k.skip[needle[i]] = (u_char) (k.len - 1 - i);
     }
 
     ngx_http_byok_wipe_range(ctx->mark_last, ctx->mark_block->d.last, &k);
