@@ -65,6 +65,14 @@ typedef struct {
 } ngx_http_byok_main_conf_t;
 
 
+/* byok_provider, byok_user: a complex value, often one variable */
+typedef struct {
+    ngx_http_complex_value_t     value;
+    ngx_int_t                    index;       /* that variable's index, or
+                                                 NGX_ERROR */
+} ngx_http_byok_param_t;
+
+
 typedef struct {
     ngx_array_t                 *jwt_keys;    /* ngx_http_byok_jwt_key_t */
     time_t                       jwt_leeway;
@@ -76,8 +84,8 @@ typedef struct {
 
     ngx_msec_t                   test_timeout;
 
-    ngx_http_complex_value_t    *provider;
-    ngx_http_complex_value_t    *user;
+    ngx_http_byok_param_t       *provider;
+    ngx_http_byok_param_t       *user;
     ngx_array_t                 *platform_keys;
     ngx_flag_t                   inject;
     ngx_flag_t                   source_header;
@@ -241,6 +249,8 @@ ngx_int_t ngx_http_byok_lookup_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_inject_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_byok_lookup_init(ngx_conf_t *cf);
+char *ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_byok_platform_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys,

@@ -19,6 +19,8 @@ typedef struct {
 } ngx_http_byok_load_ctx_t;
 
 
+static ngx_int_t ngx_http_byok_param_value(ngx_http_request_t *r,
+    ngx_http_byok_param_t *param, ngx_str_t *value);
 static ngx_int_t ngx_http_byok_lookup_run(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static ngx_int_t ngx_http_byok_lookup_load(ngx_http_request_t *r,
@@ -28,7 +30,7 @@ static int ngx_http_byok_lookup_open(void *data,
 static ngx_int_t ngx_http_byok_lookup_platform(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static ngx_int_t ngx_http_byok_set_output_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
+    ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
     ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p);
 static ngx_int_t ngx_http_byok_add_input_header(ngx_http_request_t *r,
@@ -81,6 +83,10 @@ static ngx_http_variable_t  ngx_http_byok_vars[] = {
       ngx_http_null_variable
 };
 
+
+static ngx_str_t  ngx_http_byok_key_header = ngx_string("X-BYOK-Key");
+static ngx_str_t  ngx_http_byok_key_id_header = ngx_string("X-BYOK-Key-Id");
+static ngx_str_t  ngx_http_byok_source_header = ngx_string("X-BYOK-Source");
 
 static ngx_str_t  ngx_http_byok_source_names[] = {
     ngx_string("none"),
@@ -141,7 +147,7 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_http_complex_value(r, blcf->provider, &provider) != NGX_OK) {
+    if (ngx_http_byok_param_value(r, blcf->provider, &provider) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -160,7 +166,7 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
     /* identity: a trusted value from the configuration, or the JWT's sub */
 
     if (blcf->user != NULL) {
-        if (ngx_http_complex_value(r, blcf->user, &user) != NGX_OK) {
+        if (ngx_http_byok_param_value(r, blcf->user, &user) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -228,6 +234,36 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
     }
 
     ctx->lookup_status = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A directive's value for this request.  When it is one variable, as in
+ * "byok_user $http_x_user", the variable is read as it is: the script
+ * engine would evaluate it twice and copy it.
+ */
+
+static ngx_int_t
+ngx_http_byok_param_value(ngx_http_request_t *r, ngx_http_byok_param_t *param,
+    ngx_str_t *value)
+{
+    ngx_http_variable_value_t  *vv;
+
+    if (param->index == NGX_ERROR) {
+        return ngx_http_complex_value(r, &param->value, value);
+    }
+
+    vv = ngx_http_get_flushed_variable(r, param->index);
+
+    if (vv == NULL || vv->not_found) {
+        ngx_str_set(value, "");
+        return NGX_OK;
+    }
+
+    value->data = vv->data;
+    value->len = vv->len;
 
     return NGX_OK;
 }
@@ -441,6 +477,7 @@ ngx_int_t
 ngx_http_byok_lookup_handler(ngx_http_request_t *r)
 {
     u_char               *p;
+    int64_t               n;
     ngx_int_t             rc;
     ngx_str_t             id;
     ngx_http_byok_ctx_t  *ctx;
@@ -461,21 +498,28 @@ ngx_http_byok_lookup_handler(ngx_http_request_t *r)
         return ctx->lookup_status;
     }
 
+    /* the key id in decimal, written backwards; a platform key has none */
+
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    id.data = p;
-    id.len = ctx->selected.id ? (size_t) (ngx_sprintf(p, "%L",
-                                                     ctx->selected.id) - p)
-                              : 0;
+    id.data = p + NGX_INT64_LEN;
 
-    if (ngx_http_byok_set_output_header(r, "X-BYOK-Key",
+    for (n = ctx->selected.id; n > 0; n /= 10) {
+        *--id.data = (u_char) ('0' + n % 10);
+    }
+
+    id.len = p + NGX_INT64_LEN - id.data;
+
+    if (ngx_http_byok_set_output_header(r, &ngx_http_byok_key_header,
                                         &ctx->selected.value)
         != NGX_OK
-        || ngx_http_byok_set_output_header(r, "X-BYOK-Key-Id", &id) != NGX_OK
-        || ngx_http_byok_set_output_header(r, "X-BYOK-Source",
+        || ngx_http_byok_set_output_header(r, &ngx_http_byok_key_id_header,
+                                           &id)
+           != NGX_OK
+        || ngx_http_byok_set_output_header(r, &ngx_http_byok_source_header,
                                       &ngx_http_byok_source_names[ctx->source])
            != NGX_OK)
     {
@@ -984,7 +1028,7 @@ ngx_http_byok_add_input_header(ngx_http_request_t *r, char *name,
 
 
 static ngx_int_t
-ngx_http_byok_set_output_header(ngx_http_request_t *r, char *name,
+ngx_http_byok_set_output_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
@@ -995,8 +1039,7 @@ ngx_http_byok_set_output_header(ngx_http_request_t *r, char *name,
     }
 
     h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
+    h->key = *name;
     h->value = *value;
 #if (nginx_version >= 1023000)
     h->next = NULL;
@@ -1053,7 +1096,7 @@ ngx_http_byok_source_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ngx_http_byok_set_output_header(r, "X-BYOK-Source",
+    if (ngx_http_byok_set_output_header(r, &ngx_http_byok_source_header,
                                       &ngx_http_byok_source_names[ctx->source])
         != NGX_OK)
     {
@@ -1202,6 +1245,75 @@ ngx_http_byok_lookup_init(ngx_conf_t *cf)
 
 
 /* byok_platform_key PROVIDER VALUE: a complex value, env:NAME or file:PATH */
+
+char *
+ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t                          *value, name;
+    ngx_uint_t                          i;
+    ngx_http_byok_param_t             **pp, *param;
+    ngx_http_compile_complex_value_t    ccv;
+
+    pp = (ngx_http_byok_param_t **) (p + cmd->offset);
+
+    if (*pp != NGX_CONF_UNSET_PTR && *pp != NULL) {
+        return "is duplicate";
+    }
+
+    param = ngx_pcalloc(cf->pool, sizeof(ngx_http_byok_param_t));
+    if (param == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &param->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    param->index = NGX_ERROR;
+
+    /* "$name": one variable, not a regex capture such as "$1" */
+
+    name.data = value[1].data + 1;
+    name.len = value[1].len - 1;
+
+    if (value[1].len < 2 || value[1].data[0] != '$'
+        || (name.data[0] >= '0' && name.data[0] <= '9'))
+    {
+        *pp = param;
+        return NGX_CONF_OK;
+    }
+
+    for (i = 0; i < name.len; i++) {
+        if (!((name.data[i] >= 'a' && name.data[i] <= 'z')
+              || (name.data[i] >= 'A' && name.data[i] <= 'Z')
+              || (name.data[i] >= '0' && name.data[i] <= '9')
+              || name.data[i] == '_'))
+        {
+            *pp = param;
+            return NGX_CONF_OK;
+        }
+    }
+
+    param->index = ngx_http_get_variable_index(cf, &name);
+    if (param->index == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pp = param;
+
+    return NGX_CONF_OK;
+}
+
 
 char *
 ngx_http_byok_platform_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

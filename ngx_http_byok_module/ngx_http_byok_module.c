@@ -187,14 +187,14 @@ static ngx_command_t  ngx_http_byok_commands[] = {
 
     { ngx_string("byok_provider"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_byok_set_param_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_byok_loc_conf_t, provider),
       NULL },
 
     { ngx_string("byok_user"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_byok_set_param_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_byok_loc_conf_t, user),
       NULL },

@@ -792,3 +792,67 @@ Content-Type: application/json",
 !X-BYOK-Key",
 "X-BYOK-Key: fal-key-nora-0000000000000001",
 ]
+
+
+
+=== TEST 21: byok_user and byok_provider: one variable, several, none
+A value that is one variable is read as it is, any other through nginx's
+script engine: both give the same answers.  A missing variable leaves an
+empty identity (401) or an unknown provider (400); a missing part of a
+joined value leaves another user (403, no key).  Key ids above 9 are
+written in full.
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lone {
+        byok_user $http_x_user;
+        byok_provider $arg_provider;
+        byok_lookup;
+    }
+
+    location = /braced {
+        byok_user ${http_x_user};
+        byok_provider ${arg_provider};
+        byok_lookup;
+    }
+
+    location = /joined {
+        byok_user $http_x_team-$http_x_user;
+        byok_provider $arg_a$arg_b;
+        byok_lookup;
+    }
+--- more_headers eval
+[
+("Authorization: Bearer " . ::jwt("ops-olga") . "
+Content-Type: application/json") x 12,
+("X-User: ops-olga") x 2,
+"X-User: olga\nX-Team: ops",
+"X-User: olga",
+"",
+"",
+"X-User: ops-olga",
+"X-User: olga\nX-Team: ops",
+]
+--- request eval
+[
+(map { 'POST /me/provider-keys
+{"category":"llm","provider":"openai","value":"sk-olga-' . sprintf('%020d', $_) . '"}' } 1 .. 12),
+'GET /lone?provider=openai',
+'GET /braced?provider=openai',
+'GET /joined?a=open&b=ai',
+'GET /joined?a=open&b=ai',
+'GET /lone?provider=openai',
+'GET /braced?provider=openai',
+'GET /lone',
+'GET /joined',
+]
+--- error_code eval
+[(201) x 12, 200, 200, 200, 403, 401, 401, 400, 400]
+--- response_headers eval
+[
+("") x 12,
+("X-BYOK-Key: sk-olga-00000000000000000012\nX-BYOK-Key-Id: 12") x 3,
+("!X-BYOK-Key") x 5,
+]
