@@ -32,10 +32,25 @@ typedef struct {
 } ngx_http_byok_jwt_pending_t;
 
 
+/*
+ * What byok_inject does to a provider's request, prepared from the catalog
+ * when the configuration is read: the headers it removes (lower case) and
+ * the ones it adds, their hashes computed.
+ */
+typedef struct {
+    ngx_str_t                   *strip;
+    ngx_uint_t                   nstrip;
+    ngx_table_elt_t              auth;        /* value: the prefix */
+    ngx_table_elt_t             *headers;     /* the catalog's extras */
+    ngx_uint_t                   nheaders;
+} ngx_http_byok_inject_t;
+
+
 typedef struct {
     ngx_str_t                    store_path;
     ngx_str_t                    catalog_path;
     ngx_http_byok_catalog_t     *catalog;
+    ngx_http_byok_inject_t      *inject;      /* per provider, by index */
 
     ngx_str_t                    master;      /* "env:NAME" or "file:PATH" */
     ngx_array_t                 *previous;    /* ngx_str_t sources */
@@ -215,6 +230,7 @@ typedef struct {
 
     /* the runtime lookup, done at most once per request */
     ngx_str_t                    provider;
+    const ngx_http_byok_provider_t  *entry;   /* its catalog entry */
     ngx_http_byok_selected_t     selected;    /* plaintext wiped at end */
     ngx_uint_t                   source;
     ngx_int_t                    lookup_status;  /* 0, or 400/401/403 */
@@ -249,6 +265,8 @@ ngx_int_t ngx_http_byok_lookup_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_inject_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_byok_lookup_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_byok_inject_prepare(ngx_conf_t *cf,
+    ngx_http_byok_main_conf_t *bmcf);
 char *ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_byok_platform_key(ngx_conf_t *cf, ngx_command_t *cmd,

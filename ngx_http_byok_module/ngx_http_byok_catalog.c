@@ -1148,7 +1148,7 @@ static int
 ngx_http_byok_catalog_auth_headers(ngx_http_byok_catalog_ctx_t *ctx)
 {
     char                      *h;
-    size_t                     i, j, k;
+    size_t                     i, j, k, n;
     ngx_http_byok_catalog_t   *c;
     ngx_http_byok_provider_t  *p;
 
@@ -1163,9 +1163,12 @@ ngx_http_byok_catalog_auth_headers(ngx_http_byok_catalog_ctx_t *ctx)
         return ngx_http_byok_catalog_error(ctx, "out of memory");
     }
 
+    n = 0;
+
     for (i = 0; i < c->ncategories; i++) {
         for (j = 0; j < c->categories[i].nproviders; j++) {
             p = &c->categories[i].providers[j];
+            p->index = n++;
 
             for (k = 0; k < c->nauth_headers; k++) {
                 if (ngx_http_byok_strcaseeq(c->auth_headers[k],

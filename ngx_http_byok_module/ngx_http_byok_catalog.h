@@ -38,6 +38,8 @@ typedef struct {
     char                            *test_url;          /* NULL: no test */
     char                            *key_hint;          /* NULL if absent */
     char                            *docs_url;          /* NULL if absent */
+    size_t                           index;             /* in catalog order,
+                                                           0 .. nproviders-1 */
 } ngx_http_byok_provider_t;
 
 

@@ -32,9 +32,9 @@ static ngx_int_t ngx_http_byok_lookup_platform(ngx_http_request_t *r,
 static ngx_int_t ngx_http_byok_set_output_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
-    ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p);
-static ngx_int_t ngx_http_byok_add_input_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
+    ngx_http_byok_inject_t *inject);
+static ngx_int_t ngx_http_byok_inject_header(ngx_conf_t *cf,
+    ngx_table_elt_t *h, char *name, char *value);
 static void ngx_http_byok_wipe_upstream(void *data);
 static void ngx_http_byok_quiet_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_byok_no_key(ngx_http_request_t *r,
@@ -160,6 +160,7 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         return NGX_OK;
     }
 
+    ctx->entry = p;
     ctx->provider.data = (u_char *) p->id;
     ctx->provider.len = ngx_strlen(p->id);
 
@@ -545,16 +546,16 @@ ngx_http_byok_lookup_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_byok_inject_handler(ngx_http_request_t *r)
 {
-    u_char                          *p;
-    size_t                           len;
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    ngx_str_t                        value;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_byok_ctx_t             *ctx;
-    ngx_http_byok_loc_conf_t        *blcf;
-    ngx_http_byok_main_conf_t       *bmcf;
-    const ngx_http_byok_provider_t  *provider;
+    u_char                     *p;
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_table_elt_t            *h;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_byok_ctx_t        *ctx;
+    ngx_http_byok_inject_t     *inject;
+    ngx_http_byok_loc_conf_t   *blcf;
+    ngx_http_byok_main_conf_t  *bmcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
 
@@ -594,10 +595,7 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     }
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
-
-    provider = ngx_http_byok_catalog_provider(bmcf->catalog,
-                                              (char *) ctx->provider.data,
-                                              ctx->provider.len);
+    inject = &bmcf->inject[ctx->entry->index];
 
     /*
      * A valid header value: the catalog's prefix is checked when the
@@ -605,7 +603,7 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
      * (ngx_http_byok_lookup_open()), a platform key when it is chosen.
      */
 
-    len = ngx_strlen(provider->auth_prefix);
+    len = inject->auth.value.len;
 
     p = ngx_pnalloc(r->pool, len + ctx->selected.value.len);
     if (p == NULL) {
@@ -613,33 +611,29 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     }
 
     ctx->injected.data = p;
-    p = ngx_cpymem(p, provider->auth_prefix, len);
+    p = ngx_cpymem(p, inject->auth.value.data, len);
     p = ngx_cpymem(p, ctx->selected.value.data, ctx->selected.value.len);
     ctx->injected.len = p - ctx->injected.data;
 
-    if (ngx_http_byok_remove_input_headers(r, bmcf->catalog, provider)
-        != NGX_OK)
-    {
+    if (ngx_http_byok_remove_input_headers(r, inject) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_byok_add_input_header(r, provider->auth_header,
-                                       &ctx->injected)
-        != NGX_OK)
-    {
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < provider->nheaders; i++) {
-        value.data = (u_char *) provider->headers[i].value;
-        value.len = ngx_strlen(provider->headers[i].value);
+    *h = inject->auth;
+    h->value = ctx->injected;
 
-        if (ngx_http_byok_add_input_header(r, provider->headers[i].name,
-                                           &value)
-            != NGX_OK)
-        {
+    for (i = 0; i < inject->nheaders; i++) {
+        h = ngx_list_push(&r->headers_in.headers);
+        if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        *h = inject->headers[i];
     }
 
     ngx_http_byok_quiet_log(r);
@@ -925,18 +919,28 @@ ngx_http_byok_no_key(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
 
 static ngx_int_t
 ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
-    ngx_http_byok_catalog_t *catalog, const ngx_http_byok_provider_t *p)
+    ngx_http_byok_inject_t *inject)
 {
-    ngx_uint_t        i, k, drop;
+    ngx_str_t        *name;
+    ngx_uint_t        i, k, n;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
 
-    /* the list heads its own first part: it is rebuilt in place */
+    /*
+     * The list heads its own first part: it is rebuilt, not compacted in
+     * place, since r->headers_in points into it (host, user_agent, ...).
+     */
 
     headers = r->headers_in.headers;
 
-    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+    n = 1 + inject->nheaders;
+
+    for (part = &headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, n,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -962,25 +966,17 @@ ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
             }
         }
 
-        drop = (h[i].key.len == sizeof("Authorization") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
-                                   h[i].key.len) == 0);
+        name = inject->strip;
 
-        for (k = 0; !drop && k < catalog->nauth_headers; k++) {
-            drop = (h[i].key.len == ngx_strlen(catalog->auth_headers[k])
-                    && ngx_strncasecmp(h[i].key.data,
-                                       (u_char *) catalog->auth_headers[k],
-                                       h[i].key.len) == 0);
+        for (k = inject->nstrip; k; k--, name++) {
+            if (h[i].key.len == name->len
+                && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+            {
+                break;
+            }
         }
 
-        for (k = 0; !drop && k < p->nheaders; k++) {
-            drop = (h[i].key.len == ngx_strlen(p->headers[k].name)
-                    && ngx_strncasecmp(h[i].key.data,
-                                       (u_char *) p->headers[k].name,
-                                       h[i].key.len) == 0);
-        }
-
-        if (drop) {
+        if (k) {
             continue;
         }
 
@@ -993,35 +989,6 @@ ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
     }
 
     r->headers_in.authorization = NULL;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_byok_add_input_header(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value = *value;
-
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     return NGX_OK;
 }
@@ -1245,6 +1212,114 @@ ngx_http_byok_lookup_init(ngx_conf_t *cf)
 
 
 /* byok_platform_key PROVIDER VALUE: a complex value, env:NAME or file:PATH */
+
+/* byok_inject's headers for every provider of the catalog */
+
+ngx_int_t
+ngx_http_byok_inject_prepare(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
+{
+    size_t                           i, j, k;
+    ngx_str_t                       *name;
+    ngx_http_byok_inject_t          *inject;
+    ngx_http_byok_catalog_t         *c;
+    const ngx_http_byok_provider_t  *p;
+
+    c = bmcf->catalog;
+
+    bmcf->inject = ngx_pcalloc(cf->pool, (c->nproviders + 1)
+                                         * sizeof(ngx_http_byok_inject_t));
+    if (bmcf->inject == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < c->ncategories; i++) {
+        for (j = 0; j < c->categories[i].nproviders; j++) {
+            p = &c->categories[i].providers[j];
+            inject = &bmcf->inject[p->index];
+
+            /*
+             * Removed: Authorization, every provider's credential header
+             * (the catalog keeps them in lower case) and this provider's
+             * extra headers.
+             */
+
+            inject->strip = ngx_palloc(cf->pool, (1 + c->nauth_headers
+                                                  + p->nheaders)
+                                                 * sizeof(ngx_str_t));
+            if (inject->strip == NULL) {
+                return NGX_ERROR;
+            }
+
+            name = inject->strip;
+            ngx_str_set(name, "authorization");
+            name++;
+
+            for (k = 0; k < c->nauth_headers; k++, name++) {
+                name->data = (u_char *) c->auth_headers[k];
+                name->len = ngx_strlen(c->auth_headers[k]);
+            }
+
+            for (k = 0; k < p->nheaders; k++, name++) {
+                name->data = (u_char *) p->headers[k].name;
+                name->len = ngx_strlen(p->headers[k].name);
+            }
+
+            inject->nstrip = name - inject->strip;
+
+            /* added: the credential (its value is set per request), extras */
+
+            if (ngx_http_byok_inject_header(cf, &inject->auth, p->auth_header,
+                                            p->auth_prefix)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            inject->headers = ngx_palloc(cf->pool, (p->nheaders + 1)
+                                                   * sizeof(ngx_table_elt_t));
+            if (inject->headers == NULL) {
+                return NGX_ERROR;
+            }
+
+            for (k = 0; k < p->nheaders; k++) {
+                if (ngx_http_byok_inject_header(cf, &inject->headers[k],
+                                                p->headers[k].name,
+                                                p->headers[k].value)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            inject->nheaders = p->nheaders;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_inject_header(ngx_conf_t *cf, ngx_table_elt_t *h, char *name,
+    char *value)
+{
+    ngx_memzero(h, sizeof(ngx_table_elt_t));
+
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    h->lowcase_key = ngx_pnalloc(cf->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+    return NGX_OK;
+}
+
 
 char *
 ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

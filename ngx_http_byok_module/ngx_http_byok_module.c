@@ -516,6 +516,7 @@ ngx_http_byok_create_main_conf(ngx_conf_t *cf)
      *     bmcf->store_path = { 0, NULL };
      *     bmcf->catalog_path = { 0, NULL };
      *     bmcf->catalog = NULL;
+     *     bmcf->inject = NULL;
      *     bmcf->master = { 0, NULL };
      *     bmcf->previous = NULL;
      *     bmcf->nmasters = 0;
@@ -585,7 +586,9 @@ ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&bmcf->catalog_path, NGX_HTTP_BYOK_CATALOG_PATH);
     }
 
-    if (ngx_http_byok_load_catalog(cf, bmcf) != NGX_OK) {
+    if (ngx_http_byok_load_catalog(cf, bmcf) != NGX_OK
+        || ngx_http_byok_inject_prepare(cf, bmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
