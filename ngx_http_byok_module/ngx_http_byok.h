@@ -40,9 +40,9 @@ typedef struct {
 typedef struct {
     ngx_str_t                   *strip;
     ngx_uint_t                   nstrip;
-    ngx_table_elt_t              auth;        /* value: the prefix */
-    ngx_table_elt_t             *headers;     /* the catalog's extras */
-    ngx_uint_t                   nheaders;
+    ngx_table_elt_t             *add;         /* the credential (its value:
+                                                 the prefix), the extras */
+    ngx_uint_t                   nadd;
 } ngx_http_byok_inject_t;
 
 

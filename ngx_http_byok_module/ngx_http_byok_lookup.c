@@ -31,8 +31,10 @@ static ngx_int_t ngx_http_byok_lookup_platform(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static ngx_int_t ngx_http_byok_set_output_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
-static ngx_int_t ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
-    ngx_http_byok_inject_t *inject);
+static ngx_int_t ngx_http_byok_set_input_headers(ngx_http_request_t *r,
+    ngx_http_byok_inject_t *inject, ngx_str_t *credential);
+static ngx_uint_t ngx_http_byok_stripped(ngx_http_byok_inject_t *inject,
+    ngx_table_elt_t *h);
 static ngx_int_t ngx_http_byok_inject_header(ngx_conf_t *cf,
     ngx_table_elt_t *h, char *name, char *value);
 static void ngx_http_byok_wipe_upstream(void *data);
@@ -549,8 +551,6 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     u_char                     *p;
     size_t                      len;
     ngx_int_t                   rc;
-    ngx_uint_t                  i;
-    ngx_table_elt_t            *h;
     ngx_pool_cleanup_t         *cln;
     ngx_http_byok_ctx_t        *ctx;
     ngx_http_byok_inject_t     *inject;
@@ -603,7 +603,7 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
      * (ngx_http_byok_lookup_open()), a platform key when it is chosen.
      */
 
-    len = inject->auth.value.len;
+    len = inject->add[0].value.len;
 
     p = ngx_pnalloc(r->pool, len + ctx->selected.value.len);
     if (p == NULL) {
@@ -611,29 +611,12 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
     }
 
     ctx->injected.data = p;
-    p = ngx_cpymem(p, inject->auth.value.data, len);
+    p = ngx_cpymem(p, inject->add[0].value.data, len);
     p = ngx_cpymem(p, ctx->selected.value.data, ctx->selected.value.len);
     ctx->injected.len = p - ctx->injected.data;
 
-    if (ngx_http_byok_remove_input_headers(r, inject) != NGX_OK) {
+    if (ngx_http_byok_set_input_headers(r, inject, &ctx->injected) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *h = inject->auth;
-    h->value = ctx->injected;
-
-    for (i = 0; i < inject->nheaders; i++) {
-        h = ngx_list_push(&r->headers_in.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        *h = inject->headers[i];
     }
 
     ngx_http_byok_quiet_log(r);
@@ -917,24 +900,86 @@ ngx_http_byok_no_key(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
  * old list, which stay valid.
  */
 
+/*
+ * The client's credential headers are replaced with the key: the slot of a
+ * removed header takes one of the headers added, so the list is not
+ * rebuilt and the pointers r->headers_in keeps into it (host, user_agent,
+ * ...) stay right.  Only a client that sent more of them than are added
+ * gets its list rebuilt without them.
+ */
+
+#define NGX_HTTP_BYOK_SLOTS  8
+
 static ngx_int_t
-ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
-    ngx_http_byok_inject_t *inject)
+ngx_http_byok_set_input_headers(ngx_http_request_t *r,
+    ngx_http_byok_inject_t *inject, ngx_str_t *credential)
 {
-    ngx_str_t        *name;
-    ngx_uint_t        i, k, n;
+    ngx_uint_t        i, n, nslots;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
+    ngx_table_elt_t  *h, *nh, *slots[NGX_HTTP_BYOK_SLOTS];
 
-    /*
-     * The list heads its own first part: it is rebuilt, not compacted in
-     * place, since r->headers_in points into it (host, user_agent, ...).
-     */
+    nslots = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+
+            if (part->nelts == 0) {
+                continue;
+            }
+        }
+
+        if (!ngx_http_byok_stripped(inject, &h[i])) {
+            continue;
+        }
+
+        if (nslots == ngx_min(inject->nadd, NGX_HTTP_BYOK_SLOTS)) {
+            goto rebuild;
+        }
+
+        slots[nslots++] = &h[i];
+    }
+
+    r->headers_in.authorization = NULL;
+
+    for (i = 0; i < inject->nadd; i++) {
+        if (i < nslots) {
+            nh = slots[i];
+
+        } else {
+            nh = ngx_list_push(&r->headers_in.headers);
+            if (nh == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        *nh = inject->add[i];
+
+        if (i == 0) {
+            nh->value = *credential;
+        }
+    }
+
+    return NGX_OK;
+
+rebuild:
+
+    /* the list heads its own first part: it is rebuilt in place */
 
     headers = r->headers_in.headers;
 
-    n = 1 + inject->nheaders;
+    n = inject->nadd;
 
     for (part = &headers.part; part; part = part->next) {
         n += part->nelts;
@@ -966,17 +1011,7 @@ ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
             }
         }
 
-        name = inject->strip;
-
-        for (k = inject->nstrip; k; k--, name++) {
-            if (h[i].key.len == name->len
-                && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (k) {
+        if (ngx_http_byok_stripped(inject, &h[i])) {
             continue;
         }
 
@@ -990,7 +1025,42 @@ ngx_http_byok_remove_input_headers(ngx_http_request_t *r,
 
     r->headers_in.authorization = NULL;
 
+    for (i = 0; i < inject->nadd; i++) {
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = inject->add[i];
+
+        if (i == 0) {
+            nh->value = *credential;
+        }
+    }
+
     return NGX_OK;
+}
+
+
+/* Authorization, any provider's credential header, this provider's extras */
+
+static ngx_uint_t
+ngx_http_byok_stripped(ngx_http_byok_inject_t *inject, ngx_table_elt_t *h)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   n;
+
+    name = inject->strip;
+
+    for (n = inject->nstrip; n; n--, name++) {
+        if (h->key.len == name->len
+            && ngx_strncasecmp(h->key.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1268,21 +1338,23 @@ ngx_http_byok_inject_prepare(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
 
             /* added: the credential (its value is set per request), extras */
 
-            if (ngx_http_byok_inject_header(cf, &inject->auth, p->auth_header,
-                                            p->auth_prefix)
+            inject->nadd = 1 + p->nheaders;
+
+            inject->add = ngx_palloc(cf->pool,
+                                     inject->nadd * sizeof(ngx_table_elt_t));
+            if (inject->add == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_byok_inject_header(cf, &inject->add[0],
+                                            p->auth_header, p->auth_prefix)
                 != NGX_OK)
             {
                 return NGX_ERROR;
             }
 
-            inject->headers = ngx_palloc(cf->pool, (p->nheaders + 1)
-                                                   * sizeof(ngx_table_elt_t));
-            if (inject->headers == NULL) {
-                return NGX_ERROR;
-            }
-
             for (k = 0; k < p->nheaders; k++) {
-                if (ngx_http_byok_inject_header(cf, &inject->headers[k],
+                if (ngx_http_byok_inject_header(cf, &inject->add[1 + k],
                                                 p->headers[k].name,
                                                 p->headers[k].value)
                     != NGX_OK)
@@ -1290,8 +1362,6 @@ ngx_http_byok_inject_prepare(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
                     return NGX_ERROR;
                 }
             }
-
-            inject->nheaders = p->nheaders;
         }
     }
 

@@ -362,15 +362,16 @@ Content-Type: application/json"
 "GET /v1/models HTTP/1.0
 Host: localhost
 Connection: close
-Content-Type: application/json
 Authorization: Bearer sk-proj-kira-000000000000001
+Content-Type: application/json
 "]
 
 
 
 === TEST 12: credential headers in any letter case, repeated, or past the 20th header are all removed
 nginx keeps request headers in parts of 20: the last ones sit in a second
-part.
+part.  More of them than headers added: the list is rebuilt without them
+and the added headers come last.
 --- config
     location ~ ^/(?<provider>[a-z0-9-]+)/ {
         byok_user $http_x_user;
@@ -409,7 +410,8 @@ anthropic-version: 2023-06-01
 
 === TEST 13: headers the client sent next to removed ones keep their own values
 $http_user_agent and $http_referer (as in the default "combined" access
-log) must still be the client's, never the injected key.
+log) must still be the client's, never the injected key.  As many removed
+headers as added ones: the added headers take their places.
 --- config
     location ~ ^/(?<provider>[a-z0-9-]+)/ {
         byok_user $http_x_user;
@@ -442,11 +444,11 @@ GET /v1/models HTTP/1.0
 Host: localhost
 Connection: close
 X-User: maya
+x-api-key: sk-ant-platform-00000000000001
 User-Agent: agent/1.0
+anthropic-version: 2023-06-01
 Referer: https://cabinet.example/
 X-After: after
-x-api-key: sk-ant-platform-00000000000001
-anthropic-version: 2023-06-01
 --- access_log
 "GET /anthropic/v1/models HTTP/1.1" 200
 "https://cabinet.example/" "agent/1.0"
