@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   *strip;
     ngx_uint_t                   nstrip;
+    uint64_t                     lengths;     /* bit len % 64 of each */
     ngx_table_elt_t             *add;         /* the credential (its value:
                                                  the prefix), the extras */
     ngx_uint_t                   nadd;

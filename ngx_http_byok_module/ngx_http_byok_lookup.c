@@ -1050,10 +1050,17 @@ ngx_http_byok_stripped(ngx_http_byok_inject_t *inject, ngx_table_elt_t *h)
     ngx_str_t   *name;
     ngx_uint_t   n;
 
+    /* most headers differ in length from every name */
+
+    if (!(inject->lengths & ((uint64_t) 1 << (h->key.len % 64)))) {
+        return 0;
+    }
+
     name = inject->strip;
 
     for (n = inject->nstrip; n; n--, name++) {
         if (h->key.len == name->len
+            && ngx_tolower(h->key.data[0]) == name->data[0]
             && ngx_strncasecmp(h->key.data, name->data, name->len) == 0)
         {
             return 1;
@@ -1308,9 +1315,9 @@ ngx_http_byok_inject_prepare(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
             inject = &bmcf->inject[p->index];
 
             /*
-             * Removed: Authorization, every provider's credential header
-             * (the catalog keeps them in lower case) and this provider's
-             * extra headers.
+             * Removed, in lower case: Authorization, every provider's
+             * credential header (the catalog's list is in lower case) and
+             * this provider's extra headers.
              */
 
             inject->strip = ngx_palloc(cf->pool, (1 + c->nauth_headers
@@ -1330,11 +1337,21 @@ ngx_http_byok_inject_prepare(ngx_conf_t *cf, ngx_http_byok_main_conf_t *bmcf)
             }
 
             for (k = 0; k < p->nheaders; k++, name++) {
-                name->data = (u_char *) p->headers[k].name;
                 name->len = ngx_strlen(p->headers[k].name);
+                name->data = ngx_pnalloc(cf->pool, name->len);
+                if (name->data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ngx_strlow(name->data, (u_char *) p->headers[k].name,
+                           name->len);
             }
 
             inject->nstrip = name - inject->strip;
+
+            for (k = 0; k < inject->nstrip; k++) {
+                inject->lengths |= (uint64_t) 1 << (inject->strip[k].len % 64);
+            }
 
             /* added: the credential (its value is set per request), extras */
 

@@ -152,7 +152,7 @@ void
 ngx_http_byok_wipe_str(ngx_str_t *s)
 {
     if (s->data != NULL && s->len) {
-        ngx_http_byok_wipe(s->data, s->len);
+        ngx_explicit_memzero(s->data, s->len);
     }
 
     s->len = 0;
