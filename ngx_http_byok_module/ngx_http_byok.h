@@ -211,6 +211,10 @@ typedef struct {
 } ngx_http_byok_platform_key_t;
 
 
+/* pool blocks whose end is marked when a key leaves the module */
+#define NGX_HTTP_BYOK_MARKS            4
+
+
 #define NGX_HTTP_BYOK_SOURCE_NONE      0
 #define NGX_HTTP_BYOK_SOURCE_USER      1
 #define NGX_HTTP_BYOK_SOURCE_PLATFORM  2
@@ -221,8 +225,9 @@ typedef struct {
     ngx_pool_t                  *pool;        /* r->pool, for the cleanup */
 
     /* where the pool stood when the key first left the module */
-    ngx_pool_t                  *mark_block;
-    u_char                      *mark_last;
+    ngx_pool_t                  *mark_block;  /* pool->current then */
+    u_char                      *mark_last[NGX_HTTP_BYOK_MARKS];
+    ngx_uint_t                   mark_n;      /* blocks in mark_last */
     ngx_pool_large_t            *mark_large;
     ngx_str_t                    user;        /* NUL-terminated */
     json_t                      *claims;

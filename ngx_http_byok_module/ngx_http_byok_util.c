@@ -13,8 +13,12 @@
 typedef struct {
     u_char    *data;
     size_t     len;
-    u_char     skip[256];   /* at most 255: a shorter move is safe */
+    u_char     skip[256];
 } ngx_http_byok_search_t;
+
+
+/* the needle's last places that set moves: a move is at most one more */
+#define NGX_HTTP_BYOK_SKIP_WINDOW  32
 
 
 static u_char *ngx_http_byok_json_dump(ngx_pool_t *pool, json_t *body,
@@ -422,19 +426,32 @@ ngx_http_byok_wipe_range(u_char *p, u_char *last,
  * The key leaves the module (byok_lookup's answer, $byok_key): nginx will
  * copy it into buffers we do not own — the response header, auth_request_set
  * values, the proxied request — all allocated from the request pool after
- * this point.  The mark lets the cleanup search only that part of the pool.
+ * this point.  The marks let the cleanup search only that part of the pool:
+ * small allocations go to the free end of a block from pool->current on,
+ * or to new blocks added at the end of the chain; large ones are added at
+ * the head of pool->large.
  */
 
 void
 ngx_http_byok_expose(ngx_http_byok_ctx_t *ctx)
 {
+    ngx_pool_t  *p;
+
     if (ctx->exposed) {
         return;
     }
 
     ctx->exposed = 1;
     ctx->mark_block = ctx->pool->current;
-    ctx->mark_last = ctx->pool->current->d.last;
+    ctx->mark_n = 0;
+
+    for (p = ctx->pool->current;
+         p != NULL && ctx->mark_n < NGX_HTTP_BYOK_MARKS;
+         p = p->d.next)
+    {
+        ctx->mark_last[ctx->mark_n++] = p->d.last;
+    }
+
     ctx->mark_large = ctx->pool->large;
 }
 
@@ -449,6 +466,7 @@ ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
 {
     u_char                  needle[NGX_HTTP_BYOK_VALUE_MAX];
     size_t                  i;
+    ngx_uint_t              n;
     ngx_pool_t             *p;
     ngx_pool_large_t       *l;
     ngx_http_byok_search_t  k;
@@ -467,21 +485,33 @@ ngx_http_byok_wipe_copies(ngx_http_byok_ctx_t *ctx)
 
     /*
      * How far a window may move when its last byte is c: the distance from
-     * c's last place in the needle (but the last byte) to the needle's end,
-     * capped at 255.  Only the last 255 places can set a smaller move.
+     * c's last place in the needle (but the last byte) to the needle's end.
+     * Only the needle's last places are looked at, so no move is longer
+     * than the window plus one: the table is cheap to build, and the
+     * ranges searched are a few hundred bytes.
      */
 
-    ngx_memset(k.skip, (u_char) ngx_min(k.len, 255), sizeof(k.skip));
+    ngx_memset(k.skip, (u_char) ngx_min(k.len, NGX_HTTP_BYOK_SKIP_WINDOW + 1),
+               sizeof(k.skip));
 
-    for (i = k.len > 256 ? k.len - 256 : 0; i < k.len - 1; i++) {
+    for (i = k.len > NGX_HTTP_BYOK_SKIP_WINDOW + 1
+             ? k.len - NGX_HTTP_BYOK_SKIP_WINDOW - 1 : 0;
+         i < k.len - 1;
+         i++)
+    {
         k.skip[needle[i]] = (u_char) (k.len - 1 - i);
     }
 
-    ngx_http_byok_wipe_range(ctx->mark_last, ctx->mark_block->d.last, &k);
+    /* the marked blocks from their marks, the blocks added since whole */
 
-    for (p = ctx->mark_block->d.next; p != NULL; p = p->d.next) {
-        ngx_http_byok_wipe_range((u_char *) p + sizeof(ngx_pool_data_t),
+    n = 0;
+
+    for (p = ctx->mark_block; p != NULL; p = p->d.next) {
+        ngx_http_byok_wipe_range(n < ctx->mark_n
+                                 ? ctx->mark_last[n]
+                                 : (u_char *) p + sizeof(ngx_pool_data_t),
                                  p->d.last, &k);
+        n++;
     }
 
     for (l = ctx->pool->large; l != NULL && l != ctx->mark_large;
