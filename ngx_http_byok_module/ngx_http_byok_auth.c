@@ -8,11 +8,11 @@
 #include "ngx_http_byok.h"
 
 #include <sys/mman.h>
-#include <openssl/crypto.h>
 
 
-#define NGX_HTTP_BYOK_TOKENS      256
-#define NGX_HTTP_BYOK_TOKEN_MAX   1024
+#define NGX_HTTP_BYOK_TOKENS        256
+#define NGX_HTTP_BYOK_TOKEN_HASHED  32
+#define NGX_HTTP_BYOK_TOKEN_MAX     1024
 
 
 /*
@@ -42,6 +42,8 @@ static ngx_int_t ngx_http_byok_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_http_byok_token_t *ngx_http_byok_token_slot(
     ngx_http_request_t *r, ngx_str_t *token, ngx_uint_t create);
+static ngx_uint_t ngx_http_byok_equal(const u_char *a, const u_char *b,
+    size_t n);
 static ngx_int_t ngx_http_byok_unauthorized(ngx_http_request_t *r,
     ngx_uint_t invalid);
 
@@ -213,6 +215,7 @@ static ngx_http_byok_token_t *
 ngx_http_byok_token_slot(ngx_http_request_t *r, ngx_str_t *token,
     ngx_uint_t create)
 {
+    size_t                  n;
     ngx_http_byok_token_t  *t;
 
     if (token->len > NGX_HTTP_BYOK_TOKEN_MAX) {
@@ -255,7 +258,14 @@ ngx_http_byok_token_slot(ngx_http_request_t *r, ngx_str_t *token,
 #endif
     }
 
-    t = &ngx_http_byok_tokens[ngx_murmur_hash2(token->data, token->len)
+    /*
+     * The slot is chosen by the token's last bytes (its signature, for a
+     * JWT): which slot does not decide anything, the comparison does.
+     */
+
+    n = ngx_min(token->len, NGX_HTTP_BYOK_TOKEN_HASHED);
+
+    t = &ngx_http_byok_tokens[ngx_murmur_hash2(token->data + token->len - n, n)
                               % NGX_HTTP_BYOK_TOKENS];
 
     if (create) {
@@ -264,12 +274,41 @@ ngx_http_byok_token_slot(ngx_http_request_t *r, ngx_str_t *token,
 
     if (t->conf != ngx_http_get_module_loc_conf(r, ngx_http_byok_module)
         || t->len != token->len
-        || CRYPTO_memcmp(t->token, token->data, token->len) != 0)
+        || !ngx_http_byok_equal(t->token, token->data, token->len))
     {
         return NULL;
     }
 
     return t;
+}
+
+
+/*
+ * Compares in a time that depends on the length only, eight bytes at a
+ * time: CRYPTO_memcmp() goes byte by byte, about 1,000 instructions for a
+ * 200-byte token.
+ */
+
+static ngx_uint_t
+ngx_http_byok_equal(const u_char *a, const u_char *b, size_t n)
+{
+    uint64_t  x, y, d;
+
+    d = 0;
+
+    for ( /* void */ ; n >= sizeof(uint64_t); n -= sizeof(uint64_t)) {
+        ngx_memcpy(&x, a, sizeof(uint64_t));
+        ngx_memcpy(&y, b, sizeof(uint64_t));
+        d |= x ^ y;
+        a += sizeof(uint64_t);
+        b += sizeof(uint64_t);
+    }
+
+    while (n--) {
+        d |= *a++ ^ *b++;
+    }
+
+    return d == 0;
 }
 
 
