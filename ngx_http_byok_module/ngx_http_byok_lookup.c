@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_byok_set_output_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_byok_set_input_headers(ngx_http_request_t *r,
     ngx_http_byok_inject_t *inject, ngx_str_t *credential);
+static ngx_int_t ngx_http_byok_rebuild_input_headers(ngx_http_request_t *r,
+    ngx_http_byok_inject_t *inject);
 static ngx_uint_t ngx_http_byok_stripped(ngx_http_byok_inject_t *inject,
     ngx_table_elt_t *h);
 static ngx_int_t ngx_http_byok_inject_header(ngx_conf_t *cf,
@@ -914,8 +916,7 @@ static ngx_int_t
 ngx_http_byok_set_input_headers(ngx_http_request_t *r,
     ngx_http_byok_inject_t *inject, ngx_str_t *credential)
 {
-    ngx_uint_t        i, n, nslots;
-    ngx_list_t        headers;
+    ngx_uint_t        i, nslots;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh, *slots[NGX_HTTP_BYOK_SLOTS];
 
@@ -945,7 +946,12 @@ ngx_http_byok_set_input_headers(ngx_http_request_t *r,
         }
 
         if (nslots == ngx_min(inject->nadd, NGX_HTTP_BYOK_SLOTS)) {
-            goto rebuild;
+            if (ngx_http_byok_rebuild_input_headers(r, inject) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            nslots = 0;
+            break;
         }
 
         slots[nslots++] = &h[i];
@@ -972,8 +978,19 @@ ngx_http_byok_set_input_headers(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
 
-rebuild:
+
+/* the list without the headers to strip */
+
+static ngx_int_t
+ngx_http_byok_rebuild_input_headers(ngx_http_request_t *r,
+    ngx_http_byok_inject_t *inject)
+{
+    ngx_uint_t        i, n;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
 
     /* the list heads its own first part: it is rebuilt in place */
 
@@ -1021,21 +1038,6 @@ rebuild:
         }
 
         *nh = h[i];
-    }
-
-    r->headers_in.authorization = NULL;
-
-    for (i = 0; i < inject->nadd; i++) {
-        nh = ngx_list_push(&r->headers_in.headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
-        }
-
-        *nh = inject->add[i];
-
-        if (i == 0) {
-            nh->value = *credential;
-        }
     }
 
     return NGX_OK;
