@@ -50,6 +50,7 @@ sub wrk {
         $r{cpu} = $1 / 1000 / $r{requests};          # us per request
         $r{wait} = $2 / 1e9;                          # s waiting for a CPU
     }
+    $r{steal} = $1 / 1e9 if $t =~ / steal_ns (\d+)/m;  # s of its CPU stolen
     return defined $r{rps} ? \%r : undef;
 }
 
@@ -153,11 +154,13 @@ for my $s (@order) {
                 $vs_b0);
 }
 
-my @waits;
+my (@waits, @steals);
 for my $s (@order) {
     for my $r (1 .. $rounds) {
         my $x = $run{$s}[$r];
         push @waits, 100 * $x->{wait} / $meta{seconds} if $x && defined $x->{wait};
+        push @steals, 100 * $x->{steal} / $meta{seconds}
+            if $x && defined $x->{steal};
     }
 }
 line "";
@@ -169,6 +172,11 @@ line sprintf("the worker waited for its CPU (other load on the machine) %s%% of 
              f('%.0f', median(@waits)),
              f('%.0f', (sort { $b <=> $a } @waits)[0]))
     if @waits;
+line sprintf("the hypervisor gave the worker's CPU to others (steal) %s%% of the"
+             . " measured time (median; max %s%%)",
+             f('%.0f', median(@steals)),
+             f('%.0f', (sort { $b <=> $a } @steals)[0]))
+    if @steals;
 
 my %mm = metrics('main');
 my %ms = metrics('miss');

@@ -270,6 +270,14 @@ schedstat() {
     cat "/proc/$1/schedstat" 2>/dev/null || echo "0 0 0"
 }
 
+# the time the hypervisor gave the worker's CPU to others, in ns (the
+# "steal" column of /proc/stat: the worker cannot see it as waiting)
+CLK_TCK=$(getconf CLK_TCK)
+steal_ns() {
+    awk -v c="cpu$NGINX_CPU" -v t="$CLK_TCK" \
+        '$1 == c { printf "%.0f\n", $9 * 1e9 / t }' /proc/stat
+}
+
 # pre-flight: every scenario answers 200, the proxied ones deliver the key
 log "pre-flight checks"
 for s in $scenario_names; do
@@ -302,9 +310,9 @@ for s in $scenario_names; do
     esac
 done
 
-# also records the worker's CPU time and run-queue wait during the
-# measured part: CPU per request does not depend on what else the machine
-# runs, the wait shows how much it did
+# also records the worker's CPU time, run-queue wait and its CPU's steal
+# during the measured part: CPU per request depends less on what else the
+# machine runs, the wait and the steal show how much it did
 run_scenario() {
     local s=$1 r=$2 port path worker before after hdr=()
 
@@ -315,13 +323,13 @@ run_scenario() {
 
     load -t1 -c"$CONNS" -d"${WARMUP}s" -H "X-User: $BENCH_USER" "${hdr[@]}" \
         "http://127.0.0.1:$port$path" > /dev/null
-    before=$(schedstat "$worker")
+    before="$(schedstat "$worker") $(steal_ns)"
     load -t1 -c"$CONNS" -d"${SECONDS_RUN}s" --latency \
         -H "X-User: $BENCH_USER" "${hdr[@]}" \
         "http://127.0.0.1:$port$path" > "$RAW/scenario.$s.$r.txt"
-    after=$(schedstat "$worker")
+    after="$(schedstat "$worker") $(steal_ns)"
     set -- $before $after
-    echo "worker cpu_ns $(($4 - $1)) wait_ns $(($5 - $2))" \
+    echo "worker cpu_ns $(($5 - $1)) wait_ns $(($6 - $2)) steal_ns $(($8 - $4))" \
         >> "$RAW/scenario.$s.$r.txt"
 }
 
