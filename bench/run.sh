@@ -245,6 +245,7 @@ d|(d) byok_lookup, cache miss (ttl 0: store + decrypt)|miss|/lookup?provider=ant
 b0|(b0) proxy to keepalive upstream, no module|main|/plain/v1/messages|
 b|(b) byok_inject, cached, trusted header + proxy|main|/anthropic/v1/messages|
 c|(c) byok_inject, JWT HS256 sub + proxy|main|/jwt/anthropic/v1/messages|jwt
+c0|(c0) proxy, no module, requests of (c) (bearer JWT)|main|/plain/v1/messages|jwt
 e2|(e) Lua peer inject (access_by_lua) + proxy|main|/lua/anthropic/v1/messages|
 f|(f) auth_request -> keepalive byok_lookup + proxy|main|/authreq/anthropic/v1/messages|
 f0|(f0) auth_request -> loopback fixed key + proxy|main|/authreq0/anthropic/v1/messages|
