@@ -299,7 +299,28 @@ ngx_http_byok_catalog_category(const ngx_http_byok_catalog_t *c,
 int
 ngx_http_byok_header_value_valid(const unsigned char *s, size_t len)
 {
-    size_t  i;
+    size_t         i;
+    unsigned char  bad;
+
+    /* 1: not allowed in a header value (controls but tab, DEL, non-ASCII) */
+    static const unsigned char  not_allowed[256] = {
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+    };
 
     if (len == 0 || s[0] == ' ' || s[0] == '\t'
         || s[len - 1] == ' ' || s[len - 1] == '\t')
@@ -307,13 +328,15 @@ ngx_http_byok_header_value_valid(const unsigned char *s, size_t len)
         return 0;
     }
 
+    /* no early exit: every stored key is checked when it is read */
+
+    bad = 0;
+
     for (i = 0; i < len; i++) {
-        if ((s[i] < 0x20 && s[i] != '\t') || s[i] >= 0x7f) {
-            return 0;
-        }
+        bad |= not_allowed[s[i]];
     }
 
-    return 1;
+    return !bad;
 }
 
 
