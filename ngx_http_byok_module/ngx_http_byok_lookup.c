@@ -1444,6 +1444,7 @@ ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     param->index = NGX_ERROR;
+    *pp = param;
 
     /* "$name": one variable, not a regex capture such as "$1" */
 
@@ -1453,7 +1454,6 @@ ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (value[1].len < 2 || value[1].data[0] != '$'
         || (name.data[0] >= '0' && name.data[0] <= '9'))
     {
-        *pp = param;
         return NGX_CONF_OK;
     }
 
@@ -1463,7 +1463,6 @@ ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
               || (name.data[i] >= '0' && name.data[i] <= '9')
               || name.data[i] == '_'))
         {
-            *pp = param;
             return NGX_CONF_OK;
         }
     }
@@ -1472,8 +1471,6 @@ ngx_http_byok_set_param_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (param->index == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
-
-    *pp = param;
 
     return NGX_CONF_OK;
 }
