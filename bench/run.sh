@@ -236,13 +236,15 @@ curl -sf "$BASE/lua/set?user=$BENCH_USER&provider=anthropic&id=$BENCH_KEY_ID" \
 
 # --- the scenarios ---------------------------------------------------------
 
-# name|label|instance|path|jwt
+# name|label|instance|path|extra headers (jwt: the bearer JWT; key: the
+# credential, sent by the client itself)
 SCENARIOS="
 a|(a) empty_gif: minimal C content handler [baseline]|main|/gif|
 lk|byok_lookup content handler, cached key|main|/lookup?provider=anthropic|
 e1|(e) Lua peer lookup (lua_shared_dict), content|main|/lua/lookup?provider=anthropic|
 d|(d) byok_lookup, cache miss (ttl 0: store + decrypt)|miss|/lookup?provider=anthropic|
 b0|(b0) proxy to keepalive upstream, no module|main|/plain/v1/messages|
+b1|(b1) proxy, no module, client sends the key|main|/plain/v1/messages|key
 b|(b) byok_inject, cached, trusted header + proxy|main|/anthropic/v1/messages|
 c|(c) byok_inject, JWT HS256 sub + proxy|main|/jwt/anthropic/v1/messages|jwt
 c0|(c0) proxy, no module, requests of (c) (bearer JWT)|main|/plain/v1/messages|jwt
@@ -257,6 +259,15 @@ printf '%s\n' "$SCENARIOS" | sed '/^$/d' > "$RAW/scenarios.txt"
 
 field() {
     echo "$SCENARIOS" | awk -F'|' -v n="$1" -v f="$2" '$1 == n { print $f }'
+}
+
+# the headers a scenario's requests carry besides X-User, into hdr[]
+scenario_headers() {
+    hdr=()
+    case $(field "$1" 5) in
+    jwt) hdr=(-H "Authorization: Bearer $BENCH_JWT") ;;
+    key) hdr=(-H "x-api-key: $BENCH_KEY" -H "anthropic-version: 2023-06-01") ;;
+    esac
 }
 
 port_of() {
@@ -284,8 +295,7 @@ log "pre-flight checks"
 for s in $scenario_names; do
     port=$(port_of "$(field "$s" 3)")
     path=$(field "$s" 4)
-    hdr=()
-    [ "$(field "$s" 5)" = jwt ] && hdr=(-H "Authorization: Bearer $BENCH_JWT")
+    scenario_headers "$s"
 
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-User: $BENCH_USER" \
                 "${hdr[@]}" "http://127.0.0.1:$port$path") || true
@@ -294,7 +304,13 @@ for s in $scenario_names; do
             && echo ": nginx workers crash, see $RUN/*/error.log")"
 
     case $path in
-    /plain/*) ;;
+    /plain/*)
+        [ "$(field "$s" 5)" = key ] || continue
+        check=$(curl -s -H "X-User: $BENCH_USER" "${hdr[@]}" \
+                     "http://127.0.0.1:$port/plain/check")
+        [ "$check" = "$BENCH_KEY|2023-06-01|" ] \
+            || die "scenario $s: the upstream received \"$check\""
+        ;;
     /*anthropic/*)
         check=$(curl -s -H "X-User: $BENCH_USER" "${hdr[@]}" \
                      -H "x-api-key: client-sent" \
@@ -320,7 +336,7 @@ run_scenario() {
     port=$(port_of "$(field "$s" 3)")
     worker=$(worker_pid "$(field "$s" 3)")
     path=$(field "$s" 4)
-    [ "$(field "$s" 5)" = jwt ] && hdr=(-H "Authorization: Bearer $BENCH_JWT")
+    scenario_headers "$s"
 
     load -t1 -c"$CONNS" -d"${WARMUP}s" -H "X-User: $BENCH_USER" "${hdr[@]}" \
         "http://127.0.0.1:$port$path" > /dev/null
