@@ -375,6 +375,9 @@ line "  against (b0), the plain proxy whose requests carry no credential, req/s:
     . " (b) " . f('%.3f', ratio('b', 'b0', 'rps'))
     . ", from CPU per request " . f('%.3f', inverse_ratio('b', 'b0', 'cpu'))
     . "; (c) " . f('%.3f', ratio('c', 'b0', 'rps'));
+line "  the plain proxy itself against (f1), req/s: (b1) "
+    . f('%.3f', ratio('b1', 'f1', 'rps')) . ", (b0) "
+    . f('%.3f', ratio('b0', 'f1', 'rps'));
 line "  (b) vs (e) Lua inject peer, req/s: "
     . f('%.3f', ratio('b', 'e2', 'rps')) . "; (b) vs (f) auth_request to a"
     . " keepalive key service in the same worker: "
