@@ -101,6 +101,7 @@ typedef struct {
     ngx_msec_t                   test_timeout;
 
     ngx_http_byok_param_t       *provider;
+    const ngx_http_byok_provider_t *provider_entry; /* when a literal */
     ngx_http_byok_param_t       *user;
     ngx_array_t                 *platform_keys;
     ngx_flag_t                   inject;

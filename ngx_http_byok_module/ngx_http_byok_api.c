@@ -542,7 +542,7 @@ ngx_http_byok_api_create(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     w->sctx.value.len = in.value_len;
     w->sctx.user = ctx->user;
     w->sctx.provider.data = (u_char *) in.provider->id;
-    w->sctx.provider.len = ngx_strlen(in.provider->id);
+    w->sctx.provider.len = in.provider->id_len;
     w->sctx.bmcf = bmcf;
     w->blob_max = in.value_len + NGX_HTTP_BYOK_SEAL_OVERHEAD;
     w->wipe = value;

@@ -267,7 +267,7 @@ ngx_http_byok_catalog_provider(const ngx_http_byok_catalog_t *c,
         for (j = 0; j < c->categories[i].nproviders; j++) {
             p = &c->categories[i].providers[j];
 
-            if (strlen(p->id) == len && memcmp(p->id, id, len) == 0) {
+            if (p->id_len == len && memcmp(p->id, id, len) == 0) {
                 return p;
             }
         }
@@ -530,6 +530,8 @@ ngx_http_byok_catalog_provider_parse(ngx_http_byok_catalog_ctx_t *ctx,
     {
         return -1;
     }
+
+    p->id_len = strlen(p->id);
 
     if (ngx_http_byok_catalog_string(ctx, json, "name",
                                      NGX_HTTP_BYOK_REQUIRED,

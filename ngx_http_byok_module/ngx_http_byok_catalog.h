@@ -24,6 +24,7 @@ typedef struct ngx_http_byok_category_s  ngx_http_byok_category_t;
 
 typedef struct {
     char                            *id;
+    size_t                           id_len;
     char                            *name;
     ngx_http_byok_category_t        *category;
     unsigned                         api_key:1;         /* in auth_methods */

@@ -151,22 +151,28 @@ ngx_http_byok_lookup_run(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_http_byok_param_value(r, blcf->provider, &provider) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    p = blcf->provider_entry;
 
-    p = ngx_http_byok_catalog_provider(bmcf->catalog, (char *) provider.data,
-                                       provider.len);
     if (p == NULL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "byok: unknown provider \"%V\"", &provider);
-        ctx->lookup_status = NGX_HTTP_BAD_REQUEST;
-        return NGX_OK;
+        if (ngx_http_byok_param_value(r, blcf->provider, &provider) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_byok_catalog_provider(bmcf->catalog,
+                                           (char *) provider.data,
+                                           provider.len);
+        if (p == NULL) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "byok: unknown provider \"%V\"", &provider);
+            ctx->lookup_status = NGX_HTTP_BAD_REQUEST;
+            return NGX_OK;
+        }
     }
 
     ctx->entry = p;
     ctx->provider.data = (u_char *) p->id;
-    ctx->provider.len = ngx_strlen(p->id);
+    ctx->provider.len = p->id_len;
 
     /* identity: a trusted value from the configuration, or the JWT's sub */
 

@@ -925,6 +925,7 @@ ngx_http_byok_create_loc_conf(ngx_conf_t *cf)
      *     blcf->jwt_audience = { 0, NULL };
      *     blcf->admin_claim_name = { 0, NULL };
      *     blcf->admin_claim_value = { 0, NULL };
+     *     blcf->provider_entry = NULL;
      *     blcf->lookup = 0;
      *     blcf->handler = 0;
      *     blcf->needs_jwt = 0;
@@ -1003,6 +1004,23 @@ ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "byok handlers require \"byok_store\" in the "
                            "http block");
         return NGX_CONF_ERROR;
+    }
+
+    /* a literal provider is found in the catalog once, here */
+
+    if (conf->provider != NULL && conf->provider->value.lengths == NULL
+        && bmcf->catalog != NULL)
+    {
+        conf->provider_entry = ngx_http_byok_catalog_provider(bmcf->catalog,
+                                   (char *) conf->provider->value.value.data,
+                                   conf->provider->value.value.len);
+
+        if (conf->provider_entry == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "byok_provider \"%V\" is not in the catalog",
+                               &conf->provider->value.value);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (!conf->needs_jwt) {

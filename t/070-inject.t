@@ -889,3 +889,21 @@ sk-bad-value
 X-Smuggled
 [alert]
 [crit]
+
+
+
+=== TEST 26: a literal byok_provider that is not in the catalog stops nginx, naming it
+A provider taken from a variable is looked up per request (400 when it is
+unknown); a literal one is looked up once, when the configuration is read.
+--- config
+    location /anthropc/ {
+        byok_user $http_x_user;
+        byok_provider anthropc;
+        byok_inject on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/provider/;
+    }
+--- request
+GET /anthropc/v1/messages
+--- must_die
+--- error_log
+byok_provider "anthropc" is not in the catalog
