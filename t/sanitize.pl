@@ -105,6 +105,9 @@ $ENV{UBSAN_OPTIONS} = join ':', @ubsan, grep { $_ ne '' } $ENV{UBSAN_OPTIONS} //
 $ENV{TEST_NGINX_BINARY} = $wrapper;
 $ENV{TEST_NGINX_ERROR_LOG} = $errlog;
 
+# for the tests that look at a worker's memory layout (t/150-secrets.t)
+$ENV{TEST_NGINX_BYOK_SANITIZED} = 1;
+
 print STDERR "sanitizers: nginx runs with LD_PRELOAD=$runtime\n",
              "sanitizers: reports go to $reports/\n";
 
