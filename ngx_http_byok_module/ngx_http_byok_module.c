@@ -985,26 +985,7 @@ ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->needs_jwt = (conf->user == NULL);
     }
 
-    if (!conf->handler) {
-        return NGX_CONF_OK;
-    }
-
-    /* a body that carries a key is kept in memory, never in a temp file */
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->client_body_buffer_size < NGX_HTTP_BYOK_BODY_MAX) {
-        clcf->client_body_buffer_size = NGX_HTTP_BYOK_BODY_MAX;
-    }
-
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_byok_module);
-
-    if (!bmcf->enabled) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "byok handlers require \"byok_store\" in the "
-                           "http block");
-        return NGX_CONF_ERROR;
-    }
 
     /* a literal provider is found in the catalog once, here */
 
@@ -1021,6 +1002,25 @@ ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                &conf->provider->value.value);
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (!conf->handler) {
+        return NGX_CONF_OK;
+    }
+
+    /* a body that carries a key is kept in memory, never in a temp file */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_body_buffer_size < NGX_HTTP_BYOK_BODY_MAX) {
+        clcf->client_body_buffer_size = NGX_HTTP_BYOK_BODY_MAX;
+    }
+
+    if (!bmcf->enabled) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "byok handlers require \"byok_store\" in the "
+                           "http block");
+        return NGX_CONF_ERROR;
     }
 
     if (!conf->needs_jwt) {
