@@ -273,6 +273,21 @@ ngx_http_byok_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
+    /*
+     * a body nobody reads would be taken for the next request on the
+     * connection: a refused create would run its JSON as a request line
+     * and log the key in it; like nginx's own error pages, an error does
+     * not invite the body with "100 Continue"
+     */
+
+    if (status >= NGX_HTTP_BAD_REQUEST) {
+        r->expect_tested = 1;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type, "application/json");

@@ -599,3 +599,59 @@ GET /catalog
 GET /catalog
 --- response_body_like chomp
 ^\{"categories":\[\{"id":"llm",.*\{"id":"image",.*\{"id":"video",.*\{"id":"pika","name":"Pika","auth_methods":\["api_key"\],[^}]*"testable":false\}.*\{"id":"audio",.*\{"id":"research",.*\]\}\n\z
+
+
+
+=== TEST 24: a create refused before its body is read (an expired token) on a keep-alive connection: 401, the body is discarded, and the next request on the connection is answered (with its own 401, it has no token); the key in the body never becomes a request line nor reaches a log
+--- raw_request eval
+my $body = '{"category":"llm","provider":"anthropic",'
+           . '"value":"sk-ant-api03-DISCARDED-0123456789abcdef"}';
+my $h = MIME::Base64::encode_base64url('{"alg":"HS256","typ":"JWT"}');
+my $p = MIME::Base64::encode_base64url(
+    sprintf '{"sub":"alice","exp":%d}', time - 3600);
+my $s = MIME::Base64::encode_base64url(
+    Digest::SHA::hmac_sha256("$h.$p", $ENV{AGENTS_JWT_SECRET}));
+"POST /me/provider-keys HTTP/1.1\r\nHost: localhost\r\n"
+. "Authorization: Bearer $h.$p.$s\r\n"
+. "Content-Type: application/json\r\n"
+. "Content-Length: " . length($body) . "\r\n\r\n$body"
+. "GET /me/provider-keys?after HTTP/1.1\r\nHost: localhost\r\n"
+. "Connection: close\r\n\r\n"
+--- error_code: 401
+--- access_log
+"POST /me/provider-keys HTTP/1.1" 401
+"GET /me/provider-keys?after HTTP/1.1" 401
+--- no_access_log
+DISCARDED
+" 400
+--- no_error_log
+DISCARDED
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 25: a body the API will not read (415 for text/plain, 404 for an unknown route, 405 for a wrong method) is discarded, never run as a pipelined request
+--- raw_request eval
+my $smuggled = "GET /oauth/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+my $auth = "Authorization: Bearer " . main::bearer('alice') . "\r\n";
+my $req = sub {
+    my ($line, $ct) = @_;
+    return "$line HTTP/1.1\r\nHost: localhost\r\n$auth"
+           . "Content-Type: $ct\r\n"
+           . "Content-Length: " . length($smuggled) . "\r\n\r\n$smuggled";
+};
+$req->('POST /me/provider-keys', 'text/plain')
+. $req->('POST /me/provider-keys/abc', 'application/json')
+. $req->('POST /me/provider-keys/order', 'application/json')
+. "GET /me/provider-keys?after HTTP/1.1\r\nHost: localhost\r\n"
+. "Connection: close\r\n\r\n"
+--- error_code: 415
+--- access_log
+"POST /me/provider-keys HTTP/1.1" 415
+"POST /me/provider-keys/abc HTTP/1.1" 404
+"POST /me/provider-keys/order HTTP/1.1" 405
+"GET /me/provider-keys?after HTTP/1.1" 401
+--- no_access_log
+smuggled
