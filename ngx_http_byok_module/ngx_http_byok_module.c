@@ -16,11 +16,12 @@
 #endif
 
 
-static void *ngx_http_byok_curl_malloc(size_t size);
-static void ngx_http_byok_curl_free(void *p);
+static void *ngx_http_byok_malloc(size_t size);
+static void ngx_http_byok_free(void *p);
 static void *ngx_http_byok_curl_realloc(void *p, size_t size);
 static char *ngx_http_byok_curl_strdup(const char *s);
 static void *ngx_http_byok_curl_calloc(size_t n, size_t size);
+static ngx_int_t ngx_http_byok_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_byok_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_byok_create_loc_conf(ngx_conf_t *cf);
@@ -260,7 +261,7 @@ static ngx_command_t  ngx_http_byok_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_byok_module_ctx = {
-    ngx_http_byok_add_variables,           /* preconfiguration */
+    ngx_http_byok_preconfiguration,        /* preconfiguration */
     ngx_http_byok_lookup_init,             /* postconfiguration */
 
     ngx_http_byok_create_main_conf,        /* create main configuration */
@@ -318,8 +319,8 @@ ngx_http_byok_init_module(ngx_cycle_t *cycle)
 
     /* libcurl's buffers hold the key of a test: they are wiped on free */
 
-    if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, ngx_http_byok_curl_malloc,
-                             ngx_http_byok_curl_free,
+    if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, ngx_http_byok_malloc,
+                             ngx_http_byok_free,
                              ngx_http_byok_curl_realloc,
                              ngx_http_byok_curl_strdup,
                              ngx_http_byok_curl_calloc)
@@ -447,15 +448,17 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/* libcurl and jansson allocate through these: their frees are wiped */
+
 static void *
-ngx_http_byok_curl_malloc(size_t size)
+ngx_http_byok_malloc(size_t size)
 {
     return malloc(size);
 }
 
 
 static void
-ngx_http_byok_curl_free(void *p)
+ngx_http_byok_free(void *p)
 {
     if (p != NULL) {
         ngx_explicit_memzero(p, malloc_usable_size(p));
@@ -479,7 +482,7 @@ ngx_http_byok_curl_realloc(void *p, size_t size)
 
     old = malloc_usable_size(p);
     ngx_memcpy(np, p, ngx_min(old, size));
-    ngx_http_byok_curl_free(p);
+    ngx_http_byok_free(p);
 
     return np;
 }
@@ -496,6 +499,22 @@ static void *
 ngx_http_byok_curl_calloc(size_t n, size_t size)
 {
     return calloc(n, size);
+}
+
+
+static ngx_int_t
+ngx_http_byok_preconfiguration(ngx_conf_t *cf)
+{
+    /*
+     * jansson's parser copies the key of a create into buffers of its own
+     * and frees them as it goes: they are wiped too.  The hooks are plain
+     * malloc() and a wiping free(), so a block jansson allocated before
+     * they were set is freed correctly as well
+     */
+
+    json_set_alloc_funcs(ngx_http_byok_malloc, ngx_http_byok_free);
+
+    return ngx_http_byok_add_variables(cf);
 }
 
 

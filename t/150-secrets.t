@@ -107,9 +107,14 @@ our @MASTER_FORMS = (
     ['the master key (raw bytes)', pack('H*', $MASTER)],
     ['the master key (base64)', encode_base64(pack('H*', $MASTER), '')],
 );
+# a freed copy loses its first 16 bytes to the allocator's list pointers
+# and the rest may be cut where a larger buffer was reused: any 16
+# characters of the canary past its masked prefix are a copy
 our @CANARY_FORMS = (
     ['the canary', $CANARY],
     ['the canary without its masked prefix', $TAIL],
+    ['any 16 characters of the canary past its masked prefix',
+     [map { substr $TAIL, $_, 16 } 0 .. length($TAIL) - 16]],
 );
 
 master_on();
@@ -195,6 +200,17 @@ sub offsets {
     return @at;
 }
 
+# [offset, length] of every copy in DATA of the secret FORM, whose bytes
+# are one string or a list of pieces, in the order they lie in DATA
+sub copies {
+    my ($data, $form) = @_;
+    my @at;
+    for my $needle (ref $form->[1] ? @{ $form->[1] } : $form->[1]) {
+        push @at, map { [$_, length $needle] } offsets($data, $needle);
+    }
+    return sort { $a->[0] <=> $b->[0] } @at;
+}
+
 sub context {
     my ($data, $at, $len) = @_;
     my $from = $at < 40 ? 0 : $at - 40;
@@ -239,9 +255,10 @@ sub scan_files {
 
         my @found;
         for my $s (@CANARY_FORMS, @MASTER_FORMS) {
-            for my $at (offsets($data, $s->[1])) {
+            for (copies($data, $s)) {
+                my ($at, $len) = @$_;
                 push @found, "$s->[0] at offset $at: \""
-                             . context($data, $at, length $s->[1]) . '"';
+                             . context($data, $at, $len) . '"';
             }
         }
 
@@ -364,7 +381,8 @@ sub scan_core {
 
     for my $s (@secrets) {
         my @where;
-        for my $at (offsets($core, $s->[1])) {
+        for (copies($core, $s)) {
+            my ($at, $len) = @$_;
             my $where = 'outside the memory segments (notes)';
             for my $g (@seg) {
                 next if $at < $g->[0] || $at >= $g->[0] + $g->[2];
@@ -374,8 +392,7 @@ sub scan_core {
                                  $m ? $m->[2] : 'an unknown mapping';
                 last;
             }
-            push @where, "$where: \"" . context($core, $at, length $s->[1])
-                         . '"';
+            push @where, "$where: \"" . context($core, $at, $len) . '"';
         }
         $report .= @where ? "in the core: $s->[0] at " . join('; ', @where) . "\n"
                           : "in the core: no copy of $s->[0]\n";
