@@ -27,6 +27,8 @@ static char *ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_byok_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_byok_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_byok_test_timeout_check(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_http_byok_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_byok_init_process(ngx_cycle_t *cycle);
 static void ngx_http_byok_exit_process(ngx_cycle_t *cycle);
@@ -63,6 +65,10 @@ static char *ngx_http_byok_test_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_byok_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+static ngx_conf_post_handler_pt  ngx_http_byok_test_timeout_post =
+    ngx_http_byok_test_timeout_check;
 
 
 static ngx_command_t  ngx_http_byok_commands[] = {
@@ -184,7 +190,7 @@ static ngx_command_t  ngx_http_byok_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_byok_loc_conf_t, test_timeout),
-      NULL },
+      &ngx_http_byok_test_timeout_post },
 
     { ngx_string("byok_provider"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -374,15 +380,29 @@ ngx_http_byok_init_process(ngx_cycle_t *cycle)
     /*
      * env: sources were read by the master; a worker never reads them
      * again, so its inherited copy of the environment loses them (the
-     * master keeps its own for reloads).
+     * master keeps its own for reloads).  So do the cache manager and
+     * loader, which serve no request.
      */
 
-    if (ngx_process == NGX_PROCESS_WORKER && bmcf->env_secrets != NULL) {
+    if ((ngx_process == NGX_PROCESS_WORKER
+         || ngx_process == NGX_PROCESS_HELPER)
+        && bmcf->env_secrets != NULL)
+    {
         env = bmcf->env_secrets->elts;
 
         for (i = 0; i < bmcf->env_secrets->nelts; i++) {
             ngx_explicit_memzero(env[i].data, env[i].len);
         }
+    }
+
+    if (ngx_process == NGX_PROCESS_HELPER) {
+
+        /* no master key, no store, no usage timer */
+
+        ngx_explicit_memzero(bmcf->masters, ngx_pagesize);
+        bmcf->nmasters = 0;
+
+        return NGX_OK;
     }
 
     bmcf->store = ngx_http_byok_store_open((char *) bmcf->store_path.data,
@@ -420,7 +440,7 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
 
     bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_byok_module);
 
-    if (bmcf == NULL || !bmcf->enabled) {
+    if (bmcf == NULL || !bmcf->enabled || ngx_process == NGX_PROCESS_HELPER) {
         return;
     }
 
@@ -445,6 +465,21 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_byok_tokens_free();
     ngx_http_byok_seal_done();
+}
+
+
+/* 0 would be libcurl's "no limit": a silent provider would hold a thread */
+
+static char *
+ngx_http_byok_test_timeout_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *t = data;
+
+    if (*t == 0) {
+        return "must be greater than 0";
+    }
+
+    return NGX_CONF_OK;
 }
 
 

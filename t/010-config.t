@@ -589,3 +589,15 @@ byok handlers require "byok_store" in the http block
 --- must_die
 --- error_log
 byok handlers require "byok_store" in the http block
+
+
+
+=== TEST 35: byok_test_timeout 0 stops nginx: libcurl would take it as "no limit" and a silent provider would hold a key test forever
+--- config
+    location /me/provider-keys {
+        byok_test_timeout 0;
+        byok_api;
+    }
+--- must_die
+--- error_log
+"byok_test_timeout" directive must be greater than 0

@@ -273,18 +273,24 @@ sub scan_files {
     return $report;
 }
 
-sub worker_pid {
+# the master's child whose title is "nginx: TITLE"
+sub child_pid {
+    my ($title) = @_;
     my $master = slurp(server_root() . '/logs/nginx.pid') // '';
     chomp $master;
 
     for my $stat (glob '/proc/[0-9]*/stat') {
         my $s = slurp($stat) // next;
         my ($pid, $comm, $ppid) = $s =~ /^(\d+) \((.*)\) \S+ (\d+)/s or next;
-        return $pid if $ppid == $master && $comm =~ /nginx/;
+        next if $ppid != $master || $comm !~ /nginx/;
+        my $cmdline = slurp("/proc/$pid/cmdline") // next;
+        return $pid if $cmdline =~ /^nginx: \Q$title\E/;
     }
 
     return undef;
 }
+
+sub worker_pid { child_pid('worker process') }
 
 # the zone: the largest shared /dev/zero mapping of the worker
 sub zone_mapping {
@@ -406,12 +412,18 @@ sub scan_core {
 # "gcore": the worker's core made by gdb's gcore (the worker goes on)
 sub check_gcore {
     my (@secrets) = @_;
-    my $pid = worker_pid() // return "no worker process\n";
+    return gcore_of('worker process', @secrets);
+}
+
+# the same for the master's child titled "nginx: TITLE"
+sub gcore_of {
+    my ($title, @secrets) = @_;
+    my $pid = child_pid($title) // return "no $title\n";
     my $maps = slurp("/proc/$pid/maps");
     my $prefix = "$ENV{TEST_NGINX_BYOK_CORES}/gcore";
 
     system("gcore -o $prefix $pid >/dev/null 2>&1");
-    return "gcore could not dump worker $pid (status $?; is gdb installed?)\n"
+    return "gcore could not dump the $title $pid (status $?; is gdb installed?)\n"
         if !-s "$prefix.$pid";
 
     return "core: made by gcore\n" . scan_core("$prefix.$pid", $maps, @secrets);
@@ -551,7 +563,13 @@ _EOC_
         $ENV{AGENTS_MASTER_KEY} = $MASTER;
     }
 
-    $block->set_value('http_config', <<'_EOC_' . $master);
+    # --- cache_manager: a proxy cache, so nginx starts a cache manager
+    my $cache = defined $block->cache_manager
+                ? "    proxy_cache_path $ENV{TEST_NGINX_BYOK_STATE}/cache"
+                  . " keys_zone=byok_test_cache:1m;\n"
+                : '';
+
+    $block->set_value('http_config', <<'_EOC_' . $master . $cache);
     byok_store $TEST_NGINX_BYOK_STATE/byok.db;
     byok_catalog $TEST_NGINX_HTML_DIR/catalog.json;
     byok_allow_insecure_test_urls on;
@@ -795,3 +813,15 @@ my $clean = CORE::join '', map { "$_: clean\n" }
  '',
  '^zone mapping: MADV_DONTDUMP\nzone: no copy of the canary\n\z',
  '^' . quotemeta($clean) . '\z']
+
+
+
+=== TEST 12: with a proxy cache, nginx's cache manager process (it serves no request) holds no form of the master key read from the environment
+--- cache_manager
+--- request
+GET /check?gcore
+--- error_code: 204
+--- response_body_filters eval
+sub { main::gcore_of('cache manager process', @main::MASTER_FORMS) }
+--- response_body eval
+"core: made by gcore\n" . CORE::join '', map { "in the core: no copy of $_->[0]\n" } @main::MASTER_FORMS
