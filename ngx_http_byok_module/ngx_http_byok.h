@@ -23,6 +23,12 @@
 #define NGX_HTTP_BYOK_MASTER_MAX      16
 #define NGX_HTTP_BYOK_BODY_MAX        16384
 
+/*
+ * the event loop's own connection waits this long (ms) for another write
+ * lock: every worker's requests wait with it
+ */
+#define NGX_HTTP_BYOK_LOOP_BUSY_TIMEOUT  100
+
 
 /* an HS256 secret read before the master key, to compare with it later */
 typedef struct {
@@ -254,6 +260,9 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_byok_module;
+
+/* the writer connection's transactions, from any thread, take turns */
+extern pthread_mutex_t  ngx_http_byok_writer_lock;
 
 
 /* ngx_http_byok_auth.c */

@@ -785,7 +785,7 @@ ngx_http_byok_write_post(ngx_http_request_t *r, ngx_http_byok_write_t *w)
  * several calls on the connection, so they take turns.
  */
 
-static pthread_mutex_t  ngx_http_byok_writer_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t  ngx_http_byok_writer_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 static void
@@ -1276,6 +1276,10 @@ ngx_http_byok_get_store(ngx_http_request_t *r)
         if (bmcf->store == NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "byok_store: %s", err);
+
+        } else {
+            ngx_http_byok_store_busy_timeout(bmcf->store,
+                                             NGX_HTTP_BYOK_LOOP_BUSY_TIMEOUT);
         }
     }
 

@@ -410,6 +410,10 @@ ngx_http_byok_init_process(ngx_cycle_t *cycle)
     if (bmcf->store == NULL) {
         /* the user API answers 503 until the store can be opened */
         ngx_log_error(NGX_LOG_CRIT, cycle->log, 0, "byok_store: %s", err);
+
+    } else {
+        ngx_http_byok_store_busy_timeout(bmcf->store,
+                                         NGX_HTTP_BYOK_LOOP_BUSY_TIMEOUT);
     }
 
     /* a second connection for the writes that run in the thread pool */

@@ -1,9 +1,11 @@
 
 /*
  * Key tests (POST .../{id}/test): the catalog's test request is sent with
- * libcurl in a thread pool task, so the event loop never waits for a
- * provider.  The task touches only its own data; the request is kept alive
- * the way the copy filter does it (r->main->blocked, r->aio).
+ * libcurl in a thread pool task, and its result is recorded there too, on
+ * the worker's writer connection, so the event loop never waits for a
+ * provider nor for the store's write lock.  The task touches only its own
+ * data; the request is kept alive the way the copy filter does it
+ * (r->main->blocked, r->aio).
  */
 
 
@@ -26,11 +28,18 @@ typedef struct {
     ngx_msec_t                   timeout;
     ngx_uint_t                   insecure;
 
+    /* the recording, prepared on the event loop */
+    ngx_http_byok_store_t       *store;       /* the writer connection */
+    ngx_http_byok_audit_t        audit;
+
     /* output, written by the thread */
     long                         status;      /* 0: no HTTP answer */
     ngx_msec_t                   latency;
     CURLcode                     code;
     char                         error[CURL_ERROR_SIZE];
+    const char                  *result;
+    int                          rc;          /* NGX_HTTP_BYOK_STORE_* */
+    char                         store_error[256];
 
     /* request side, never touched by the thread */
     ngx_http_request_t          *request;
@@ -52,11 +61,13 @@ typedef struct {
 
 static int ngx_http_byok_probe_open(void *data,
     const ngx_http_byok_sealed_t *sealed);
+static ngx_int_t ngx_http_byok_probe_post(ngx_http_request_t *r,
+    ngx_thread_task_t *task);
 static void ngx_http_byok_probe_thread(void *data, ngx_log_t *log);
+static void ngx_http_byok_probe_send(ngx_http_byok_probe_t *pr);
 static void ngx_http_byok_probe_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_byok_probe_finish(ngx_http_request_t *r,
-    ngx_http_byok_probe_t *pr, const char *result, long status,
-    ngx_msec_t latency);
+    ngx_http_byok_probe_t *pr);
 static void ngx_http_byok_probe_cleanup(void *data);
 static size_t ngx_http_byok_probe_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
@@ -142,24 +153,6 @@ ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     provider = ngx_http_byok_catalog_provider(bmcf->catalog, key.provider,
                                               ngx_strlen(key.provider));
 
-    pr = NULL;
-    task = NULL;
-
-    if (provider == NULL || provider->test_url == NULL) {
-        /* a provider without a cheap authenticated request: "skipped" */
-
-        pr = ngx_pcalloc(r->pool, sizeof(ngx_http_byok_probe_t));
-        if (pr == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        pr->ctx = ctx;
-        pr->provider = provider;
-        pr->id = id;
-
-        return ngx_http_byok_probe_finish(r, pr, "skipped", -1, 0);
-    }
-
     task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_byok_probe_t));
     if (task == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -170,6 +163,12 @@ ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     pr->ctx = ctx;
     pr->provider = provider;
     pr->id = id;
+
+    if (provider == NULL || provider->test_url == NULL) {
+        /* a provider without a cheap authenticated request: "skipped" */
+        return ngx_http_byok_probe_post(r, task);
+    }
+
     pr->url = provider->test_url;
     pr->method = provider->test_method;
     pr->timeout = blcf->test_timeout;
@@ -236,6 +235,44 @@ ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
         pr->headers[i] = (char *) p;
     }
 
+    return ngx_http_byok_probe_post(r, task);
+}
+
+
+static ngx_int_t
+ngx_http_byok_probe_post(ngx_http_request_t *r, ngx_thread_task_t *task)
+{
+    char                        err[256];
+    ngx_http_byok_probe_t      *pr;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    pr = task->ctx;
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+    if (bmcf->writer == NULL) {
+        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                                err, sizeof(err));
+        if (bmcf->writer == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "byok_store: %s", err);
+            return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "store_unavailable",
+                                            "The key store is unavailable. "
+                                            "Try again later.", NULL);
+        }
+    }
+
+    pr->store = bmcf->writer;
+
+    pr->audit.actor = (char *) pr->ctx->user.data;
+    pr->audit.actor_kind = "user";
+    pr->audit.action = "key.test";
+    pr->audit.user = (char *) pr->ctx->user.data;
+    pr->audit.key_id = pr->id;
+    pr->audit.provider = pr->provider ? pr->provider->id : NULL;
+    pr->audit.remote_addr = ngx_http_byok_cstr(r->pool,
+                                               &r->connection->addr_text);
+
     task->handler = ngx_http_byok_probe_thread;
     task->event.handler = ngx_http_byok_probe_done;
     task->event.data = r;
@@ -265,11 +302,58 @@ ngx_http_byok_probe_open(void *data, const ngx_http_byok_sealed_t *sealed)
 }
 
 
+/* in a thread: the test request, then its result and audit row */
+
 static void
 ngx_http_byok_probe_thread(void *data, ngx_log_t *log)
 {
     ngx_http_byok_probe_t *pr = data;
 
+    long  status;
+
+    status = -1;
+
+    if (pr->url == NULL) {
+        pr->result = "skipped";
+
+    } else {
+        ngx_http_byok_probe_send(pr);
+
+        if (pr->code != CURLE_OK) {
+            pr->result = "error";
+
+        } else {
+            status = pr->status;
+
+            pr->result = (status >= 200 && status < 300) ? "valid"
+                         : (status == 401 || status == 403) ? "invalid"
+                         : "error";
+        }
+    }
+
+    pr->audit.outcome = pr->result;
+
+    (void) pthread_mutex_lock(&ngx_http_byok_writer_lock);
+
+    pr->rc = ngx_http_byok_store_record_test(pr->store,
+                                             (char *) pr->ctx->user.data,
+                                             pr->id, pr->result, (int) status,
+                                             (int64_t) time(NULL),
+                                             &pr->audit);
+
+    if (pr->rc == NGX_HTTP_BYOK_STORE_ERROR) {
+        ngx_cpystrn((u_char *) pr->store_error,
+                    (u_char *) ngx_http_byok_store_error(pr->store),
+                    sizeof(pr->store_error));
+    }
+
+    (void) pthread_mutex_unlock(&ngx_http_byok_writer_lock);
+}
+
+
+static void
+ngx_http_byok_probe_send(ngx_http_byok_probe_t *pr)
+{
     CURL               *curl;
     ngx_uint_t          i;
     struct timeval      start, end;
@@ -370,7 +454,6 @@ done:
 static void
 ngx_http_byok_probe_done(ngx_event_t *ev)
 {
-    const char             *result;
     ngx_int_t               rc;
     ngx_connection_t       *c;
     ngx_http_request_t     *r;
@@ -389,26 +472,14 @@ ngx_http_byok_probe_done(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
-    if (pr->code != CURLE_OK) {
+    if (pr->url != NULL && pr->code != CURLE_OK) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "byok: key %L test failed: %s", pr->id,
                       pr->error[0] ? pr->error
                                    : curl_easy_strerror(pr->code));
-        result = "error";
-
-    } else if (pr->status >= 200 && pr->status < 300) {
-        result = "valid";
-
-    } else if (pr->status == 401 || pr->status == 403) {
-        result = "invalid";
-
-    } else {
-        result = "error";
     }
 
-    rc = ngx_http_byok_probe_finish(r, pr, result,
-                                    pr->code == CURLE_OK ? pr->status : -1,
-                                    pr->latency);
+    rc = ngx_http_byok_probe_finish(r, pr);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
@@ -416,50 +487,30 @@ ngx_http_byok_probe_done(ngx_event_t *ev)
 
 
 static ngx_int_t
-ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
-    const char *result, long status, ngx_msec_t latency)
+ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr)
 {
-    int                         rc;
-    json_t                     *body;
-    ngx_str_t                   provider;
-    ngx_http_byok_audit_t       audit;
-    ngx_http_byok_main_conf_t  *bmcf;
+    long         status;
+    json_t      *body;
+    ngx_str_t    provider;
+    const char  *result;
 
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
-
-    ngx_memzero(&audit, sizeof(ngx_http_byok_audit_t));
-    audit.actor = (char *) pr->ctx->user.data;
-    audit.actor_kind = "user";
-    audit.action = "key.test";
-    audit.user = (char *) pr->ctx->user.data;
-    audit.key_id = pr->id;
-    audit.provider = pr->provider ? pr->provider->id : NULL;
-    audit.remote_addr = ngx_http_byok_cstr(r->pool,
-                                           &r->connection->addr_text);
-    audit.outcome = result;
-
-    rc = bmcf->store
-         ? ngx_http_byok_store_record_test(bmcf->store,
-                                           (char *) pr->ctx->user.data,
-                                           pr->id, result, (int) status,
-                                           ngx_time(), &audit)
-         : NGX_HTTP_BYOK_STORE_ERROR;
-
-    if (rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
+    if (pr->rc == NGX_HTTP_BYOK_STORE_NOT_FOUND) {
         /* revoked while the test was running */
         return ngx_http_byok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "No such key.", NULL);
     }
 
-    if (rc != NGX_HTTP_BYOK_STORE_OK) {
+    if (pr->rc != NGX_HTTP_BYOK_STORE_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "byok_store: %s",
-                      bmcf->store ? ngx_http_byok_store_error(bmcf->store)
-                                  : "not open");
+                      pr->store_error);
         return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "store_unavailable",
                                         "The key store is unavailable. "
                                         "Try again later.", NULL);
     }
+
+    result = pr->result;
+    status = (pr->url != NULL && pr->code == CURLE_OK) ? pr->status : -1;
 
     ngx_atomic_fetch_add(&ngx_http_byok_metrics(r)->tests[
                              result[0] == 'v' ? 0 : result[0] == 'i' ? 1
@@ -481,7 +532,7 @@ ngx_http_byok_probe_finish(ngx_http_request_t *r, ngx_http_byok_probe_t *pr,
                      "result", result,
                      "status", status >= 0 ? json_integer(status)
                                            : json_null(),
-                     "latency_ms", (json_int_t) latency);
+                     "latency_ms", (json_int_t) pr->latency);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -159,6 +159,12 @@ typedef int (*ngx_http_byok_store_sealed_pt)(void *data,
 ngx_http_byok_store_t *ngx_http_byok_store_open(const char *path,
     char *err, size_t err_len);
 void ngx_http_byok_store_close(ngx_http_byok_store_t *s);
+
+/*
+ * How long a write waits for another connection's write lock (a handle
+ * opens with 5 s); reads in WAL mode do not wait for writers.
+ */
+void ngx_http_byok_store_busy_timeout(ngx_http_byok_store_t *s, int ms);
 const char *ngx_http_byok_store_error(ngx_http_byok_store_t *s);
 
 /*

@@ -281,6 +281,13 @@ failed:
 
 
 void
+ngx_http_byok_store_busy_timeout(ngx_http_byok_store_t *s, int ms)
+{
+    sqlite3_busy_timeout(s->db, ms);
+}
+
+
+void
 ngx_http_byok_store_close(ngx_http_byok_store_t *s)
 {
     int  i;

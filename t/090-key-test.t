@@ -149,6 +149,26 @@ sub start_background_test {
     push @main::children, $pid;
 }
 
+# another connection holds the store's write lock for SECONDS (the sqlite3
+# shell, in a background process); html/lock-held appears once it has it
+sub start_lock_holder {
+    my ($seconds) = @_;
+    my $db = server_root() . '/logs/byok.db';
+    my $flag = "$ENV{TEST_NGINX_HTML_DIR}/lock-held";
+
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        open my $sqlite, '|-', 'sqlite3', $db or POSIX::_exit(1);
+        print $sqlite "BEGIN IMMEDIATE;\n.shell touch $flag; sleep $seconds\n"
+                      . "COMMIT;\n";
+        close $sqlite;
+        POSIX::_exit(0);
+    }
+
+    push @main::children, $pid;
+}
+
 sub wait_for_file {
     my ($name) = @_;
 
@@ -1118,7 +1138,51 @@ GET /me/provider-keys/1
 
 
 
-=== TEST 29: catalog check at start: an http:// test URL fails without byok_allow_insecure_test_urls, naming the entry
+=== TEST 29: recording the result does not block nginx either: while another connection holds the store's write lock for 3 s, the test waits for it in its thread, and another request is answered at once
+The provider answers at once; the result and its audit row are written in
+the thread pool, on the worker's writer connection, which waits for the
+lock.  --- init returns half a second after the provider got the test
+request, when the test has its answer.  The block's own request must then
+be answered within the 1 s --- timeout, and it finds last_test still null.
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+--- init
+(::api_call('alice', 'POST', '/me/provider-keys',
+    '{"category":"llm","provider":"anthropic","value":"sk-ant-api03-lock-0123456789"}'))[0] == 201
+    or die "cannot create the key\n";
+::start_lock_holder(3);
+::wait_for_file('lock-held');
+::start_slow_provider(0);
+::start_background_test('alice', 1);
+::wait_for_file('provider-has-request');
+Time::HiRes::sleep(0.5);
+--- more_headers eval: ::bearer('alice')
+--- request
+GET /me/provider-keys/1
+--- timeout: 1
+--- error_code: 200
+--- response_body_like: ^\{"id":1,.*"last_test":null,"last_used_at":null[,}]
+
+
+
+=== TEST 30: ... and once the lock is released the result is recorded: the test answers "valid" and last_test shows it (same nginx)
+--- init
+::wait_for_children();
+--- more_headers eval: ::bearer('alice')
+--- request eval
+['GET /background-test.json',
+'GET /me/provider-keys/1']
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+['^\{"result":"valid","status":200,"latency_ms":\d+\}$',
+'"last_test":\{"result":"valid","status":200,"at":"[^"]+"\}']
+
+
+
+=== TEST 31: catalog check at start: an http:// test URL fails without byok_allow_insecure_test_urls, naming the entry
 --- http_config
     byok_store logs/byok.db;
     byok_catalog $TEST_NGINX_HTML_DIR/catalog.json;
@@ -1144,7 +1208,7 @@ categories[0].providers[1].test.url: must start with https://
 
 
 
-=== TEST 30: catalog check at start: an https:// test URL to 127.0.0.1 fails too
+=== TEST 32: catalog check at start: an https:// test URL to 127.0.0.1 fails too
 --- http_config
     byok_store logs/byok.db;
     byok_catalog $TEST_NGINX_HTML_DIR/catalog.json;
@@ -1167,7 +1231,7 @@ categories[0].providers[0].test.url: must not point to a loopback, private, link
 
 
 
-=== TEST 31: catalog check at start: a private network address (10.0.0.0/8) is refused as well
+=== TEST 33: catalog check at start: a private network address (10.0.0.0/8) is refused as well
 --- http_config
     byok_store logs/byok.db;
     byok_catalog $TEST_NGINX_HTML_DIR/catalog.json;
@@ -1193,7 +1257,7 @@ categories[0].providers[1].test.url: must not point to a loopback, private, link
 
 
 
-=== TEST 32: catalog check at start: the host name "localhost" is refused as well
+=== TEST 34: catalog check at start: the host name "localhost" is refused as well
 --- http_config
     byok_store logs/byok.db;
     byok_catalog $TEST_NGINX_HTML_DIR/catalog.json;
@@ -1221,7 +1285,7 @@ categories[1].providers[0].test.url: must not point to a loopback, private, link
 
 
 
-=== TEST 33: with byok_allow_insecure_test_urls on (here after byok_catalog) the same loopback catalog loads and serves tests
+=== TEST 35: with byok_allow_insecure_test_urls on (here after byok_catalog) the same loopback catalog loads and serves tests
 --- http_config
     byok_store logs/byok.db;
     byok_catalog $TEST_NGINX_HTML_DIR/catalog.json;
