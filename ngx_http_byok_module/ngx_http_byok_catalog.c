@@ -66,8 +66,6 @@ static int ngx_http_byok_catalog_url(ngx_http_byok_catalog_ctx_t *ctx,
     const char *url, int kind);
 static int ngx_http_byok_catalog_host(ngx_http_byok_catalog_ctx_t *ctx,
     const char *host, size_t len, int *internal);
-static int ngx_http_byok_ipv4_internal(const unsigned char *a);
-static int ngx_http_byok_ipv6_internal(const unsigned char *a);
 static int ngx_http_byok_catalog_auth_headers(
     ngx_http_byok_catalog_ctx_t *ctx);
 static int ngx_http_byok_catalog_public(ngx_http_byok_catalog_ctx_t *ctx);
@@ -1127,7 +1125,12 @@ ngx_http_byok_catalog_host(ngx_http_byok_catalog_ctx_t *ctx,
 }
 
 
-static int
+/*
+ * Addresses a catalog test URL must not reach, checked on the catalog's
+ * literal hosts and again on every address a test connects to.
+ */
+
+int
 ngx_http_byok_ipv4_internal(const unsigned char *a)
 {
     return a[0] == 0                                  /* 0/8 */
@@ -1141,7 +1144,7 @@ ngx_http_byok_ipv4_internal(const unsigned char *a)
 }
 
 
-static int
+int
 ngx_http_byok_ipv6_internal(const unsigned char *a)
 {
     static const unsigned char  compat[12] = { 0 };

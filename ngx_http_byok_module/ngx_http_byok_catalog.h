@@ -87,5 +87,14 @@ int ngx_http_byok_header_value_valid(const unsigned char *s, size_t len);
 /* 1 if s[0..len) is an RFC 7230 token */
 int ngx_http_byok_header_name_valid(const unsigned char *s, size_t len);
 
+/*
+ * 1 if a test request must not go to this address (network byte order):
+ * loopback, private, link-local, shared, multicast, reserved; an IPv6
+ * address that maps, embeds (NAT64) or is compatible with such an IPv4
+ * address
+ */
+int ngx_http_byok_ipv4_internal(const unsigned char *a);
+int ngx_http_byok_ipv6_internal(const unsigned char *a);
+
 
 #endif /* _NGX_HTTP_BYOK_CATALOG_H_INCLUDED_ */

@@ -572,45 +572,24 @@ ngx_http_byok_probe_socket(void *clientp, curlsocktype purpose,
 }
 
 
+/* the catalog's own rules: a host name must not resolve inward either */
+
 static ngx_uint_t
 ngx_http_byok_addr_is_private(struct sockaddr *sa)
 {
-    u_char               *a;
-    struct sockaddr_in   *sin;
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
-
     switch (sa->sa_family) {
 
 #if (NGX_HAVE_INET6)
     case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
-        a = sin6->sin6_addr.s6_addr;
-
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            a += 12;
-            break;
-        }
-
-        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)
-               || IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)
-               || IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)
-               || (a[0] & 0xfe) == 0xfc;
+        return ngx_http_byok_ipv6_internal(
+                   ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr);
 #endif
 
     case AF_INET:
-        sin = (struct sockaddr_in *) sa;
-        a = (u_char *) &sin->sin_addr.s_addr;
-        break;
+        return ngx_http_byok_ipv4_internal(
+                   (u_char *) &((struct sockaddr_in *) sa)->sin_addr.s_addr);
 
     default:
         return 1;
     }
-
-    return a[0] == 0 || a[0] == 10 || a[0] == 127
-           || (a[0] == 169 && a[1] == 254)
-           || (a[0] == 172 && (a[1] & 0xf0) == 16)
-           || (a[0] == 192 && a[1] == 168)
-           || (a[0] == 100 && (a[1] & 0xc0) == 64);
 }

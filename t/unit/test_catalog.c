@@ -8,6 +8,7 @@
  */
 
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ static void test_oauth(void);
 static void test_headers(void);
 static void test_test(void);
 static void test_urls(void);
+static void test_addresses(void);
 static void test_optional(void);
 static void test_header_checks(void);
 static void test_shipped(const char *path);
@@ -95,6 +97,7 @@ main(int argc, char **argv)
     test_headers();
     test_test();
     test_urls();
+    test_addresses();
     test_optional();
     test_header_checks();
     test_shipped(path);
@@ -773,6 +776,58 @@ test_urls(void)
     url_passes("http://localhost:1984/", 1, "localhost allowed when insecure");
     url_passes("https://[::1]:8443/", 1, "[::1] allowed when insecure");
     url_passes("https://192.168.1.1/", 1, "private allowed when insecure");
+}
+
+
+/* the rules a key test applies again to every address it connects to */
+
+static int
+v4_internal(const char *text)
+{
+    unsigned char  a[4];
+
+    return inet_pton(AF_INET, text, a) == 1 ? ngx_http_byok_ipv4_internal(a)
+                                            : -1;
+}
+
+
+static int
+v6_internal(const char *text)
+{
+    unsigned char  a[16];
+
+    return inet_pton(AF_INET6, text, a) == 1 ? ngx_http_byok_ipv6_internal(a)
+                                             : -1;
+}
+
+
+static void
+test_addresses(void)
+{
+    ok(v4_internal("127.0.0.1") == 1, "address: loopback");
+    ok(v4_internal("10.1.2.3") == 1, "address: 10/8");
+    ok(v4_internal("172.31.255.255") == 1, "address: 172.16/12 end");
+    ok(v4_internal("172.32.0.1") == 0, "address: 172.32 is public");
+    ok(v4_internal("169.254.169.254") == 1, "address: link-local metadata");
+    ok(v4_internal("100.64.0.1") == 1, "address: shared 100.64/10");
+    ok(v4_internal("0.0.0.0") == 1, "address: 0/8");
+    ok(v4_internal("224.0.0.1") == 1, "address: multicast");
+    ok(v4_internal("255.255.255.255") == 1, "address: broadcast, 240/4");
+    ok(v4_internal("8.8.8.8") == 0, "address: public IPv4");
+
+    ok(v6_internal("::1") == 1, "address: ::1");
+    ok(v6_internal("::") == 1, "address: ::");
+    ok(v6_internal("::10.0.0.1") == 1, "address: IPv4-compatible");
+    ok(v6_internal("::ffff:192.168.0.1") == 1, "address: IPv4-mapped private");
+    ok(v6_internal("::ffff:8.8.8.8") == 0, "address: IPv4-mapped public");
+    ok(v6_internal("64:ff9b::a00:5") == 1, "address: NAT64 of 10.0.0.5");
+    ok(v6_internal("64:ff9b::7f00:1") == 1, "address: NAT64 of 127.0.0.1");
+    ok(v6_internal("64:ff9b::808:808") == 0, "address: NAT64 of 8.8.8.8");
+    ok(v6_internal("fd12::1") == 1, "address: fc00::/7");
+    ok(v6_internal("fe80::1") == 1, "address: link-local");
+    ok(v6_internal("fec0::1") == 1, "address: site-local fec0::/10");
+    ok(v6_internal("ff02::1") == 1, "address: multicast");
+    ok(v6_internal("2606:4700::1111") == 0, "address: public IPv6");
 }
 
 
