@@ -1583,20 +1583,22 @@ ngx_http_byok_test_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
 
+            /* a bare number is refused: limit_req would read it as r/s */
+
             len = value[i].len;
             p = value[i].data + len - 3;
+            scale = 0;
 
-            if (ngx_strncmp(p, "r/s", 3) == 0) {
+            if (len > 8 && ngx_strncmp(p, "r/s", 3) == 0) {
                 scale = 60;
-                len -= 3;
 
-            } else if (ngx_strncmp(p, "r/m", 3) == 0) {
+            } else if (len > 8 && ngx_strncmp(p, "r/m", 3) == 0) {
                 scale = 1;
-                len -= 3;
             }
 
-            rate = ngx_atoi(value[i].data + 5, len - 5);
-            if (rate <= 0) {
+            rate = scale ? ngx_atoi(value[i].data + 5, len - 8) : NGX_ERROR;
+
+            if (rate <= 0 || rate > 1000000) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid rate \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;

@@ -601,3 +601,21 @@ byok handlers require "byok_store" in the http block
 --- must_die
 --- error_log
 "byok_test_timeout" directive must be greater than 0
+
+
+
+=== TEST 36: byok_test_limit needs the rate's unit and a sane rate: a bare number stops nginx (limit_req would read it as r/s)
+--- http_config
+    byok_test_limit rate=5;
+--- must_die
+--- error_log
+invalid rate "rate=5"
+
+
+
+=== TEST 37: byok_test_limit: a rate over 1000000 stops nginx instead of overflowing
+--- http_config
+    byok_test_limit rate=99999999999r/s;
+--- must_die
+--- error_log
+invalid rate "rate=99999999999r/s"
