@@ -256,6 +256,8 @@ typedef struct {
     unsigned                     reported:1;
     unsigned                     exposed:1;   /* key left the module */
     unsigned                     retried:1;
+    unsigned                     too_large:1; /* nginx's 413 page replaced */
+    unsigned                     too_large_sent:1;
 } ngx_http_byok_ctx_t;
 
 
@@ -294,6 +296,7 @@ ngx_int_t ngx_http_byok_jwt_key_add(ngx_conf_t *cf, ngx_array_t **keys,
 ngx_int_t ngx_http_byok_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_catalog_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_byok_oauth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_byok_api_filter_init(ngx_conf_t *cf);
 json_t *ngx_http_byok_key_json(ngx_http_byok_key_t *key);
 
 /* ngx_http_byok_probe.c */

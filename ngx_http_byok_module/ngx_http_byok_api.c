@@ -109,6 +109,17 @@ static void ngx_http_byok_wipe_body(ngx_http_request_t *r, u_char *copy,
 static void ngx_http_byok_audit_init(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx, ngx_http_byok_audit_t *audit,
     const char *action);
+static ngx_int_t ngx_http_byok_too_large_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_byok_too_large_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+static u_char  ngx_http_byok_too_large[] =
+    "{\"error\":\"body_too_large\","
+    "\"message\":\"The request body is too large.\"}\n";
 
 
 ngx_int_t
@@ -1323,4 +1334,101 @@ ngx_http_byok_audit_init(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
     audit->remote_addr = ngx_http_byok_cstr(r->pool,
                                             &r->connection->addr_text);
     audit->outcome = "ok";
+}
+
+
+/*
+ * A body over client_max_body_size is refused by nginx itself, before the
+ * handler runs or while the body is read, with its HTML page.  In the JSON
+ * APIs that page is replaced by the API's own 413, so that every answer
+ * has one shape.
+ */
+
+ngx_int_t
+ngx_http_byok_api_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_byok_too_large_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_byok_too_large_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_byok_too_large_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_byok_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /* err_status: the answer is nginx's special response */
+
+    if (r->err_status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->handler != ngx_http_byok_api_handler
+        && clcf->handler != ngx_http_byok_admin_handler
+        && clcf->handler != ngx_http_byok_catalog_api_handler
+        && clcf->handler != ngx_http_byok_oauth_handler)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_byok_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->too_large = 1;
+
+    r->headers_out.content_length_n = sizeof(ngx_http_byok_too_large) - 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_byok_too_large_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t            *b;
+    ngx_chain_t           out;
+    ngx_http_byok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_byok_module);
+
+    if (ctx == NULL || !ctx->too_large || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* the page's buffers are dropped: the JSON answer goes once instead */
+
+    if (ctx->too_large_sent) {
+        return NGX_OK;
+    }
+
+    ctx->too_large_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ngx_http_byok_too_large;
+    b->last = b->pos + sizeof(ngx_http_byok_too_large) - 1;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
 }

@@ -22,6 +22,7 @@ static void *ngx_http_byok_curl_realloc(void *p, size_t size);
 static char *ngx_http_byok_curl_strdup(const char *s);
 static void *ngx_http_byok_curl_calloc(size_t n, size_t size);
 static ngx_int_t ngx_http_byok_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_byok_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_byok_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_byok_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_byok_create_loc_conf(ngx_conf_t *cf);
@@ -268,7 +269,7 @@ static ngx_command_t  ngx_http_byok_commands[] = {
 
 static ngx_http_module_t  ngx_http_byok_module_ctx = {
     ngx_http_byok_preconfiguration,        /* preconfiguration */
-    ngx_http_byok_lookup_init,             /* postconfiguration */
+    ngx_http_byok_postconfiguration,       /* postconfiguration */
 
     ngx_http_byok_create_main_conf,        /* create main configuration */
     ngx_http_byok_init_main_conf,          /* init main configuration */
@@ -554,6 +555,17 @@ ngx_http_byok_preconfiguration(ngx_conf_t *cf)
     json_set_alloc_funcs(ngx_http_byok_malloc, ngx_http_byok_free);
 
     return ngx_http_byok_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_byok_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_byok_lookup_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_byok_api_filter_init(cf);
 }
 
 

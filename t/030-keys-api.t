@@ -655,3 +655,31 @@ $req->('POST /me/provider-keys', 'text/plain')
 "GET /me/provider-keys?after HTTP/1.1" 401
 --- no_access_log
 smuggled
+
+
+
+=== TEST 26: a body over the location's client_max_body_size, announced or chunked, is refused by nginx before the module reads it: the answer is still the API's JSON 413
+--- config
+    location /me/provider-keys {
+        client_max_body_size 1k;
+        byok_api;
+    }
+--- more_headers eval
+["Content-Type: application/json",
+ "Content-Type: application/json\nTransfer-Encoding: chunked"]
+--- request eval
+my $big = '{"label":"' . ('x' x 2000) . '"}';
+["POST /me/provider-keys\n$big",
+ "POST /me/provider-keys\n" . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $big, $big)]
+--- error_code eval
+[413, 413]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json"]
+--- response_body eval
+['{"error":"body_too_large","message":"The request body is too large."}
+',
+'{"error":"body_too_large","message":"The request body is too large."}
+']
+--- no_error_log
+[crit]
+[alert]

@@ -737,7 +737,7 @@ my $big = ::create_body(label => '"x"', pad => '"' . ('p' x 16400) . '"');
 ['E17 chunked: one chunk of 16385 bytes', 'POST /me/provider-keys', sprintf("%x\r\n%s\r\n0\r\n\r\n", 16385, ' ' x 16383 . '{}'), 413, 'body_too_large', undef, {headers => 'Transfer-Encoding: chunked'}],
 ['E18 chunked: 1 MiB in 4 KiB chunks', 'POST /me/provider-keys', ::chunked_spaces(256, 4096), 413, 'body_too_large', undef, {headers => 'Transfer-Encoding: chunked'}],
 ['E19 chunked: exactly 16 KiB is read (and is not a valid create)', 'POST /me/provider-keys', ::chunked_spaces(16, 1024), 422, 'validation_failed', 'category', {headers => 'Transfer-Encoding: chunked'}],
-['E20 over client_max_body_size (30M here): nginx answers 413 itself, then discards the body', 'POST /me/provider-keys', undef, 413, 'nginx', undef, {ct => 'application/json', headers => 'Content-Length: 1000000000'}],
+['E20 over client_max_body_size (30M here): nginx refuses it before the module runs, its page replaced by the JSON error', 'POST /me/provider-keys', undef, 413, 'body_too_large', undef, {ct => 'application/json', headers => 'Content-Length: 1000000000'}],
 ]
 --- no_error_log
 [alert]
