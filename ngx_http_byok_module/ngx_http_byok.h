@@ -256,6 +256,8 @@ typedef struct {
     unsigned                     reported:1;
     unsigned                     exposed:1;   /* key left the module */
     unsigned                     retried:1;
+    unsigned                     keyed:1;     /* the request holds a key:
+                                                 main request's ctx only */
     unsigned                     too_large:1; /* nginx's 413 page replaced */
     unsigned                     too_large_sent:1;
 } ngx_http_byok_ctx_t;

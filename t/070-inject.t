@@ -843,7 +843,119 @@ sk-ant-platform
 
 
 
-=== TEST 25: a stored key that is not a valid header value is never sent: the next key is
+=== TEST 25: at debug level the error log never holds the key (auth_request pattern, then error_page)
+The key service's answer is in $provider_key for the rest of the request.
+After the provider failed, error_page sends the request to a named
+location, which sets the location's log level again: its rewrites and
+its proxied request use the key as well.
+--- log_level: debug
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+        error_log logs/overloaded.log info;
+        return 503;
+    }
+--- config
+    location = /_byok {
+        internal;
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_platform_key openai sk-platform-openai-000000000001;
+        byok_lookup;
+    }
+
+    location /v1/ {
+        auth_request /_byok;
+        auth_request_set $provider_key $sent_http_x_byok_key;
+        proxy_set_header Authorization "Bearer $provider_key";
+
+        proxy_intercept_errors on;
+        error_page 503 = @fallback;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+    }
+
+    location @fallback {
+        set $fallback_auth "Bearer $provider_key";
+        proxy_set_header Authorization $fallback_auth;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK;
+    }
+--- more_headers
+X-User: vera
+--- request
+GET /v1/models
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- response_body
+GET /v1/models HTTP/1.0
+Authorization: Bearer sk-platform-openai-000000000001
+Host: localhost
+Connection: close
+X-User: vera
+--- no_error_log
+sk-platform-openai
+[alert]
+[crit]
+
+
+
+=== TEST 26: at debug level the error log never holds the key (auth_request pattern, then error_page to a URI)
+An internal redirect to a URI runs the server's rewrites again, at the
+server's log level, before the new location's.
+--- log_level: debug
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+        error_log logs/overloaded.log info;
+        return 503;
+    }
+--- config
+    if ($uri ~ ^/fallback/) {
+        set $fallback_auth "Bearer $provider_key";
+    }
+
+    location = /_byok {
+        internal;
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_platform_key openai sk-platform-openai-000000000002;
+        byok_lookup;
+    }
+
+    location /v1/ {
+        auth_request /_byok;
+        auth_request_set $provider_key $sent_http_x_byok_key;
+        proxy_set_header Authorization "Bearer $provider_key";
+
+        proxy_intercept_errors on;
+        error_page 503 = /fallback/v1/models;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+    }
+
+    location /fallback/ {
+        internal;
+        proxy_set_header Authorization $fallback_auth;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK:/;
+    }
+--- more_headers
+X-User: xena
+--- request
+GET /v1/models
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- response_body
+GET /v1/models HTTP/1.0
+Authorization: Bearer sk-platform-openai-000000000002
+Host: localhost
+Connection: close
+X-User: xena
+--- no_error_log
+sk-platform-openai
+[alert]
+[crit]
+
+
+
+=== TEST 27: a stored key that is not a valid header value is never sent: the next key is
 The user API refuses such a value; this one is written into the store
 behind it (t/tools/putkey.c).  The newest key, selected first, carries a
 CR LF; the older one is sent instead, and the bad one is named by id only.
@@ -892,7 +1004,7 @@ X-Smuggled
 
 
 
-=== TEST 26: a literal byok_provider that is not in the catalog stops nginx, naming it
+=== TEST 28: a literal byok_provider that is not in the catalog stops nginx, naming it
 A provider taken from a variable is looked up per request (400 when it is
 unknown); a literal one is looked up once, when the configuration is read.
 --- config
