@@ -40,6 +40,7 @@ static ngx_uint_t ngx_http_byok_stripped(ngx_http_byok_inject_t *inject,
 static ngx_int_t ngx_http_byok_inject_header(ngx_conf_t *cf,
     ngx_table_elt_t *h, char *name, char *value);
 static void ngx_http_byok_wipe_upstream(void *data);
+static ngx_inline void ngx_http_byok_wipe_request(ngx_http_upstream_t *u);
 static ngx_int_t ngx_http_byok_keyed(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static void ngx_http_byok_quiet_log(ngx_http_request_t *r);
@@ -735,8 +736,21 @@ ngx_http_byok_relocated(ngx_http_request_t *r)
 
     ctx = ngx_http_byok_find_ctx(r);
 
-    if (ctx != NULL && ctx->keyed) {
-        ngx_http_byok_quiet_log(r);
+    if (ctx == NULL || !ctx->keyed) {
+        return;
+    }
+
+    ngx_http_byok_quiet_log(r);
+
+    /*
+     * The request proxied before the change (a refusal intercepted for
+     * the retry, a failure sent to a fallback) is finished with; the key
+     * in it is wiped now, as the next proxy_pass replaces r->upstream and
+     * the cleanup would not find it at the end.
+     */
+
+    if (r->upstream != NULL && r->upstream->cleanup == NULL) {
+        ngx_http_byok_wipe_request(r->upstream);
     }
 }
 
@@ -1190,13 +1204,22 @@ ngx_http_byok_wipe_upstream(void *data)
 {
     ngx_http_request_t  *r = data;
 
+    if (r->upstream != NULL) {
+        ngx_http_byok_wipe_request(r->upstream);
+    }
+}
+
+
+static ngx_inline void
+ngx_http_byok_wipe_request(ngx_http_upstream_t *u)
+{
     ngx_buf_t  *b;
 
-    if (r->upstream == NULL || r->upstream->request_bufs == NULL) {
+    if (u->request_bufs == NULL) {
         return;
     }
 
-    b = r->upstream->request_bufs->buf;
+    b = u->request_bufs->buf;
 
     if (b != NULL && !b->in_file && b->start != NULL && b->temporary) {
         ngx_explicit_memzero(b->start, b->end - b->start);

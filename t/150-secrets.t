@@ -1,7 +1,8 @@
 # Secret hygiene (hardening): a canary key is created, used, tested and
 # revoked through every path — the user API, byok_lookup called directly and
-# as an auth_request target, injection into a proxied call, the key test —
-# and then neither the canary nor the master key may be found
+# as an auth_request target, injection into a proxied call (and its retry
+# after the provider refused the key), the key test — and then neither the
+# canary nor the master key may be found
 #   - in any file under the server root (error log at debug level, access
 #     log, ...) or in the store, its WAL and its shared-memory file;
 #   - in a core dump of a worker (gcore, and the kernel's own core of a
@@ -23,7 +24,8 @@
 #   - the fake provider / agent runtime is a Perl process of this file on
 #     127.0.0.1:$TEST_NGINX_FAKE_PROVIDER_PORT: it answers 200 "credential:
 #     canary" when the request carries the canary, else 401 "credential:
-#     none", and writes nothing anywhere;
+#     none" (a path under /rate-limited/: 429, whatever the key), and
+#     writes nothing anywhere;
 #   - a request to /check is answered by nginx with 204 and its body is
 #     replaced (--- response_body_filters) by a report of what the check
 #     found, compared with --- response_body: "zone" reads the zone of the
@@ -158,9 +160,15 @@ sub start_fake_provider {
             my $body = index($req, $CANARY) >= 0 ? "credential: canary\n"
                                                   : "credential: none\n";
             my $status = $body =~ /canary/ ? '200 OK' : '401 Unauthorized';
+            my $more = '';
+
+            if ($req =~ m{^\S+ /rate-limited/}) {
+                $status = '429 Too Many Requests';
+                $more = "Retry-After: 1\r\n";
+            }
 
             print $c "HTTP/1.1 $status\r\nContent-Type: text/plain\r\n"
-                     . "Content-Length: " . length($body) . "\r\n"
+                     . "Content-Length: " . length($body) . "\r\n$more"
                      . "Connection: close\r\n\r\n$body";
             close $c;
         }
@@ -535,6 +543,27 @@ our $Config = <<'_EOC_';
         proxy_pass http://127.0.0.1:$TEST_NGINX_FAKE_PROVIDER_PORT/;
     }
 
+    # the provider refuses the key with 429: the same request is sent
+    # again with the next key, here the platform key (README: "Key health
+    # and same-request fallback")
+    location /rate-limited/ {
+        byok_user $http_x_user;
+        byok_provider anthropic;
+        byok_inject on;
+        proxy_intercept_errors on;
+        error_page 429 = @retry;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_FAKE_PROVIDER_PORT;
+    }
+
+    location @retry {
+        byok_user $http_x_user;
+        byok_provider anthropic;
+        byok_platform_key anthropic sk-ant-platform-0000000000000001;
+        byok_inject on;
+        rewrite ^/rate-limited(/.*)$ $1 break;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_FAKE_PROVIDER_PORT;
+    }
+
     location = /check {
         return 204;
     }
@@ -816,7 +845,26 @@ my $clean = CORE::join '', map { "$_: clean\n" }
 
 
 
-=== TEST 12: with a proxy cache, nginx's cache manager process (it serves no request) holds no form of the master key read from the environment
+=== TEST 12: a worker that retried a request refused with 429 keeps no copy of the refused key
+The request proxied first, with the canary, is done with when error_page
+sends the request to the retry location, whose proxy_pass replaces it:
+the canary in it must be wiped as well as the one in the second.
+--- more_headers eval
+[::api(), "X-User: alice", ""]
+--- request eval
+["POST /me/provider-keys\n" . ::create_body(), "GET /rate-limited/v1/messages", "GET /check?gcore"]
+--- error_code eval
+[201, 401, 204]
+--- response_body_filters eval
+[[], [], [sub { main::check_gcore(@main::CANARY_FORMS) }]]
+--- response_body_like eval
+[::key_object(3, '"rotation_priority":0,'),
+ '^credential: none\n\z',
+ '^' . quotemeta("core: made by gcore\n" . CORE::join('', map { "in the core: no copy of $_->[0]\n" } @main::CANARY_FORMS)) . '\z']
+
+
+
+=== TEST 13: with a proxy cache, nginx's cache manager process (it serves no request) holds no form of the master key read from the environment
 --- cache_manager
 --- request
 GET /check?gcore
