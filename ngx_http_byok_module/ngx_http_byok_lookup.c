@@ -52,8 +52,12 @@ static ngx_int_t ngx_http_byok_wrap_phase(ngx_http_core_main_conf_t *cmcf,
     ngx_uint_t phase, ngx_http_handler_pt handler, ngx_http_handler_pt *next);
 static ngx_int_t ngx_http_byok_no_key(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
-static ngx_int_t ngx_http_byok_retry(ngx_http_request_t *r,
+static ngx_int_t ngx_http_byok_redirected(ngx_http_request_t *r);
+static ngx_int_t ngx_http_byok_same_provider(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
+static ngx_int_t ngx_http_byok_retry(ngx_http_request_t *r,
+    ngx_http_byok_ctx_t *ctx, ngx_uint_t status);
+static void ngx_http_byok_forget(ngx_http_byok_ctx_t *ctx);
 static void ngx_http_byok_report(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx, ngx_uint_t status);
 static time_t ngx_http_byok_retry_after(ngx_http_request_t *r, time_t max);
@@ -585,16 +589,16 @@ ngx_http_byok_inject_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_byok_lookup(r, &ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->inject_done) {
-        rc = ngx_http_byok_retry(r, ctx);
+    if (r->internal) {
+        rc = ngx_http_byok_redirected(r);
 
         if (rc != NGX_OK) {
             return rc;
         }
+    }
+
+    if (ngx_http_byok_lookup(r, &ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->metric = NGX_HTTP_BYOK_METRIC_INJECT;
@@ -763,20 +767,101 @@ ngx_http_byok_declined(ngx_http_request_t *r)
 
 
 /*
- * The request was redirected after injection.  When the provider refused
- * the key (proxy_intercept_errors + error_page to a location that injects
- * again), the key's health is recorded and the lookup runs once more: it
- * skips the refused key, so the next key or the platform key is injected.
- * NGX_OK: inject (again); NGX_DECLINED: leave the request as it is.
+ * The request came to this injecting location by a redirect (error_page,
+ * a named location) after a lookup, maybe an injection, in another one:
+ *   - for another provider, that key is dropped, with the credential and
+ *     the extra headers injected for it, whatever its provider answered,
+ *     and this location's provider gets a key of its own;
+ *   - for this provider, when it refused the key, see ngx_http_byok_retry();
+ *   - for this provider otherwise, the credential in place is kept.
+ * NGX_OK: look up (again) and inject; NGX_DECLINED: leave the request as it
+ * is; otherwise the status to finalize the request with.
  */
 
 static ngx_int_t
-ngx_http_byok_retry(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+ngx_http_byok_redirected(ngx_http_request_t *r)
 {
-    ngx_uint_t  status;
+    ngx_int_t                   rc;
+    ngx_uint_t                  status;
+    ngx_http_byok_ctx_t        *ctx;
+    ngx_http_byok_main_conf_t  *bmcf;
+
+    ctx = ngx_http_byok_find_ctx(r);
+
+    if (ctx == NULL || !ctx->looked_up) {
+        return NGX_OK;
+    }
 
     status = r->upstream ? r->upstream->headers_in.status_n : 0;
 
+    rc = ngx_http_byok_same_provider(r, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc) {
+        return ctx->inject_done ? ngx_http_byok_retry(r, ctx, status)
+                                : NGX_OK;
+    }
+
+    if (ctx->inject_done) {
+        ngx_http_byok_report(r, ctx, status);
+
+        bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+
+        if (ngx_http_byok_rebuild_input_headers(r,
+                                          &bmcf->inject[ctx->entry->index])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_http_byok_forget(ctx);
+
+    return NGX_OK;
+}
+
+
+/* 1 when the location's provider is the one the request's key is for */
+
+static ngx_int_t
+ngx_http_byok_same_provider(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
+{
+    ngx_str_t                  name;
+    ngx_http_byok_loc_conf_t  *blcf;
+
+    if (ctx->entry == NULL) {
+        return 0;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
+
+    if (blcf->provider_entry != NULL) {
+        return blcf->provider_entry == ctx->entry;
+    }
+
+    if (ngx_http_byok_param_value(r, blcf->provider, &name) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return name.len == ctx->provider.len
+           && ngx_strncmp(name.data, ctx->provider.data, name.len) == 0;
+}
+
+
+/*
+ * The provider refused the injected key (proxy_intercept_errors +
+ * error_page to a location that injects again): the key's health is
+ * recorded and the lookup runs once more, which skips the refused key, so
+ * the next key or the platform key is injected.  Once per request.
+ */
+
+static ngx_int_t
+ngx_http_byok_retry(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
+    ngx_uint_t status)
+{
     if (ctx->retried
         || (status != NGX_HTTP_UNAUTHORIZED && status != 402
             && status != NGX_HTTP_FORBIDDEN
@@ -798,20 +883,29 @@ ngx_http_byok_retry(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx)
                   "\"%V\", retrying with the next key",
                   &ctx->provider, status, ctx->selected.id, &ctx->user);
 
+    ngx_http_byok_forget(ctx);
+    ctx->retried = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request is done with its key: copies of it handed out are wiped
+ * now, as the search at the end looks for the key the request has then.
+ */
+
+static void
+ngx_http_byok_forget(ngx_http_byok_ctx_t *ctx)
+{
+    ngx_http_byok_wipe_copies(ctx);
     ngx_http_byok_wipe_str(&ctx->selected.value);
     ngx_http_byok_wipe_str(&ctx->injected);
 
-    ctx->retried = 1;
-    ctx->reported = 0;
-    ctx->inject_done = 0;
     ctx->looked_up = 0;
+    ctx->inject_done = 0;
+    ctx->reported = 0;
     ctx->selected.id = 0;
-
-    if (ngx_http_byok_lookup(r, &ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -955,7 +955,171 @@ sk-platform-openai
 
 
 
-=== TEST 27: a stored key that is not a valid header value is never sent: the next key is
+=== TEST 27: a fallback to another provider after a failure: the upstream gets that provider's credential only
+The anthropic call fails with 503 and error_page sends the request to a
+named location for openai: the x-api-key and anthropic-version injected
+for anthropic are removed, and the user's openai key is set instead.
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+        return 503;
+    }
+--- config
+    location ^~ /me/provider-keys {
+        byok_api;
+    }
+
+    location /anthropic/ {
+        byok_user $http_x_user;
+        byok_provider anthropic;
+        byok_inject on;
+
+        proxy_intercept_errors on;
+        error_page 503 = @openai;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+    }
+
+    location @openai {
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_inject on;
+
+        rewrite ^ /v1/chat/completions break;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK;
+    }
+--- more_headers eval
+[("Authorization: Bearer " . ::jwt("finn") . "\nContent-Type: application/json") x 2,
+ "X-User: finn\n" . $::CLIENT_CREDENTIALS . "anthropic-version: 1999-01-01\nAccept: application/json"]
+--- request eval
+['POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-api03-finn-000000000001"}',
+ 'POST /me/provider-keys
+{"category":"llm","provider":"openai","value":"sk-proj-finn-0000000000000001"}',
+ 'GET /anthropic/v1/messages']
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- error_code eval
+[201, 201, 200]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/,
+"GET /v1/chat/completions HTTP/1.0
+Host: localhost
+Connection: close
+X-User: finn
+Accept: application/json
+Authorization: Bearer sk-proj-finn-0000000000000001
+"]
+
+
+
+=== TEST 28: a fallback to another provider after a refusal: the refused key's state is recorded, the upstream gets that provider's credential only
+The anthropic key is answered 429, which puts it in cool-down; the request
+goes on to openai, which has only a platform key.
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/limited.sock;
+
+        location / {
+            add_header Retry-After 30 always;
+            return 429;
+        }
+    }
+--- config
+    location ^~ /me/provider-keys {
+        byok_api;
+    }
+
+    location /anthropic/ {
+        byok_user $http_x_user;
+        byok_provider anthropic;
+        byok_inject on;
+
+        proxy_intercept_errors on;
+        error_page 429 = @openai;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/limited.sock;
+    }
+
+    location @openai {
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_platform_key openai sk-platform-openai-000000000003;
+        byok_inject on;
+
+        rewrite ^ /v1/chat/completions break;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK;
+    }
+--- more_headers eval
+my $api = "Authorization: Bearer " . ::jwt("gail") . "\nContent-Type: application/json";
+[$api, "X-User: gail\nAccept: application/json", $api]
+--- request eval
+['POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-api03-gail-000000000001"}',
+ 'GET /anthropic/v1/messages',
+ 'GET /me/provider-keys/1']
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- error_code eval
+[201, 200, 200]
+--- response_body eval
+[qr/^\{"id":1,/,
+"GET /v1/chat/completions HTTP/1.0
+Host: localhost
+Connection: close
+X-User: gail
+Accept: application/json
+Authorization: Bearer sk-platform-openai-000000000003
+",
+qr/^\{"id":1,.*"status":"cooldown"/]
+
+
+
+=== TEST 29: a key looked up for another provider before the redirect is not injected
+The first location hands the anthropic key to its upstream through
+$byok_key; the openai location it falls back to injects an openai key.
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+        return 503;
+    }
+--- config
+    location /anthropic/ {
+        byok_user $http_x_user;
+        byok_provider anthropic;
+        byok_platform_key anthropic sk-ant-platform-00000000000004;
+        proxy_set_header x-api-key $byok_key;
+
+        proxy_intercept_errors on;
+        error_page 503 = @openai;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+    }
+
+    location @openai {
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_platform_key openai sk-platform-openai-000000000004;
+        byok_inject on;
+
+        rewrite ^ /v1/chat/completions break;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK;
+    }
+--- more_headers
+X-User: hugo
+Accept: application/json
+--- request
+GET /anthropic/v1/messages
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- response_body
+GET /v1/chat/completions HTTP/1.0
+Host: localhost
+Connection: close
+X-User: hugo
+Accept: application/json
+Authorization: Bearer sk-platform-openai-000000000004
+
+
+
+=== TEST 30: a stored key that is not a valid header value is never sent: the next key is
 The user API refuses such a value; this one is written into the store
 behind it (t/tools/putkey.c).  The newest key, selected first, carries a
 CR LF; the older one is sent instead, and the bad one is named by id only.
@@ -1004,7 +1168,7 @@ X-Smuggled
 
 
 
-=== TEST 28: a literal byok_provider that is not in the catalog stops nginx, naming it
+=== TEST 31: a literal byok_provider that is not in the catalog stops nginx, naming it
 A provider taken from a variable is looked up per request (400 when it is
 unknown); a literal one is looked up once, when the configuration is read.
 --- config
