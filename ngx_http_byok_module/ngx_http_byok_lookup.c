@@ -44,12 +44,7 @@ static ngx_inline void ngx_http_byok_wipe_request(ngx_http_upstream_t *u);
 static ngx_int_t ngx_http_byok_keyed(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static void ngx_http_byok_quiet_log(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_server_rewrite_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_rewrite_handler(ngx_http_request_t *r);
-static void ngx_http_byok_relocated(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_declined(ngx_http_request_t *r);
-static ngx_int_t ngx_http_byok_wrap_phase(ngx_http_core_main_conf_t *cmcf,
-    ngx_uint_t phase, ngx_http_handler_pt handler, ngx_http_handler_pt *next);
+static ngx_int_t ngx_http_byok_relocated(ngx_http_request_t *r);
 static ngx_int_t ngx_http_byok_no_key(ngx_http_request_t *r,
     ngx_http_byok_ctx_t *ctx);
 static ngx_int_t ngx_http_byok_redirected(ngx_http_request_t *r);
@@ -67,8 +62,6 @@ static ngx_int_t ngx_http_byok_variable(ngx_http_request_t *r,
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_handler_pt               ngx_http_byok_next_server_rewrite;
-static ngx_http_handler_pt               ngx_http_byok_next_rewrite;
 
 
 #define NGX_HTTP_BYOK_VAR_KEY       0
@@ -696,52 +689,27 @@ ngx_http_byok_quiet_log(ngx_http_request_t *r)
 
 
 /*
- * The first handlers of the server and location rewrite phases: see
- * ngx_http_byok_wrap_phase().
- */
-
-static ngx_int_t
-ngx_http_byok_server_rewrite_handler(ngx_http_request_t *r)
-{
-    if (r->internal) {
-        ngx_http_byok_relocated(r);
-    }
-
-    return ngx_http_byok_next_server_rewrite(r);
-}
-
-
-static ngx_int_t
-ngx_http_byok_rewrite_handler(ngx_http_request_t *r)
-{
-    if (r->internal) {
-        ngx_http_byok_relocated(r);
-    }
-
-    return ngx_http_byok_next_rewrite(r);
-}
-
-
-/*
  * Every change of location (an internal redirect, error_page, a named
  * location, try_files) sets the connection's log level to the new
  * location's again, before the rewrites run: a request that holds a key
- * is quieted again before anything of the new location runs.
+ * is quieted again before anything of the new location runs.  The first
+ * handler of the server and of the location rewrite phases: the module's
+ * handlers are registered after the rewrite module's, so they run before.
  */
 
-static void
+static ngx_int_t
 ngx_http_byok_relocated(ngx_http_request_t *r)
 {
     ngx_http_byok_ctx_t  *ctx;
 
-    if (r != r->main) {
-        return;
+    if (!r->internal || r != r->main) {
+        return NGX_DECLINED;
     }
 
     ctx = ngx_http_byok_find_ctx(r);
 
     if (ctx == NULL || !ctx->keyed) {
-        return;
+        return NGX_DECLINED;
     }
 
     ngx_http_byok_quiet_log(r);
@@ -756,12 +724,7 @@ ngx_http_byok_relocated(ngx_http_request_t *r)
     if (r->upstream != NULL && r->upstream->cleanup == NULL) {
         ngx_http_byok_wipe_request(r->upstream);
     }
-}
 
-
-static ngx_int_t
-ngx_http_byok_declined(ngx_http_request_t *r)
-{
     return NGX_DECLINED;
 }
 
@@ -1477,17 +1440,19 @@ ngx_http_byok_lookup_init(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    if (ngx_http_byok_wrap_phase(cmcf, NGX_HTTP_SERVER_REWRITE_PHASE,
-                                 ngx_http_byok_server_rewrite_handler,
-                                 &ngx_http_byok_next_server_rewrite)
-        != NGX_OK
-        || ngx_http_byok_wrap_phase(cmcf, NGX_HTTP_REWRITE_PHASE,
-                                    ngx_http_byok_rewrite_handler,
-                                    &ngx_http_byok_next_rewrite)
-           != NGX_OK)
-    {
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
+    if (h == NULL) {
         return NGX_ERROR;
     }
+
+    *h = ngx_http_byok_relocated;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_byok_relocated;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
     if (h == NULL) {
@@ -1505,42 +1470,6 @@ ngx_http_byok_lookup_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_byok_source_header_filter;
-
-    return NGX_OK;
-}
-
-
-/*
- * A phase's handlers run last registered first.  The module's handler
- * takes the place of the one that would run first and calls it, the way
- * header filters chain: a handler of its own would be one more step of
- * the phase engine for every request (about 35 instructions under
- * callgrind, against 8 for the flag check and the call).
- */
-
-static ngx_int_t
-ngx_http_byok_wrap_phase(ngx_http_core_main_conf_t *cmcf, ngx_uint_t phase,
-    ngx_http_handler_pt handler, ngx_http_handler_pt *next)
-{
-    ngx_array_t          *a;
-    ngx_http_handler_pt  *h;
-
-    a = &cmcf->phases[phase].handlers;
-
-    if (a->nelts == 0) {
-        h = ngx_array_push(a);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        *next = ngx_http_byok_declined;
-
-    } else {
-        h = (ngx_http_handler_pt *) a->elts + a->nelts - 1;
-        *next = *h;
-    }
-
-    *h = handler;
 
     return NGX_OK;
 }
