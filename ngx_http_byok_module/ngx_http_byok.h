@@ -238,6 +238,8 @@ typedef struct {
     ngx_pool_large_t            *mark_large;
     ngx_str_t                    user;        /* NUL-terminated */
     json_t                      *claims;
+    ngx_str_t                    bearer;      /* the token verified */
+    ngx_http_byok_loc_conf_t    *verified_by; /* with whose JWT settings */
     int64_t                      id;
     ngx_uint_t                   route;
 

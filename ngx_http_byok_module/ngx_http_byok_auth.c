@@ -42,6 +42,8 @@ static ngx_int_t ngx_http_byok_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_http_byok_token_t *ngx_http_byok_token_slot(
     ngx_http_request_t *r, ngx_str_t *token, ngx_uint_t create);
+static ngx_uint_t ngx_http_byok_same_verifier(ngx_http_byok_loc_conf_t *a,
+    ngx_http_byok_loc_conf_t *b);
 static ngx_uint_t ngx_http_byok_equal(const u_char *a, const u_char *b,
     size_t n);
 static ngx_int_t ngx_http_byok_unauthorized(ngx_http_request_t *r,
@@ -65,15 +67,33 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
 
     *ctxp = ctx;
 
-    if (ctx->authenticated) {
-        return NGX_OK;
-    }
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
 
-    if (ngx_http_byok_bearer(r, &token) != NGX_OK) {
+    if (ctx->authenticated) {
+
+        if (ngx_http_byok_same_verifier(ctx->verified_by, blcf)) {
+            return NGX_OK;
+        }
+
+        /*
+         * redirected to a location of other keys, issuer or audience:
+         * what the token was verified with there does not count here.  It
+         * is verified again as it was sent: an injection has removed the
+         * Authorization header since.
+         */
+
+        ctx->authenticated = 0;
+
+        if (ctx->claims != NULL) {
+            json_decref(ctx->claims);
+            ctx->claims = NULL;
+        }
+
+        token = ctx->bearer;
+
+    } else if (ngx_http_byok_bearer(r, &token) != NGX_OK) {
         return ngx_http_byok_unauthorized(r, 0);
     }
-
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_byok_module);
 
     opts.now = ngx_time();
     opts.leeway = blcf->jwt_leeway;
@@ -110,6 +130,8 @@ ngx_http_byok_authenticate(ngx_http_request_t *r, ngx_http_byok_ctx_t **ctxp)
     ngx_memcpy(ctx->user.data, json_string_value(sub), ctx->user.len + 1);
 
     ctx->authenticated = 1;
+    ctx->bearer = token;
+    ctx->verified_by = blcf;
 
     return NGX_OK;
 }
@@ -162,6 +184,8 @@ ngx_http_byok_authenticate_cached(ngx_http_request_t *r,
             ctx->user.data[t->sub_len] = '\0';
             ctx->user.len = t->sub_len;
             ctx->authenticated = 1;
+            ctx->bearer = token;
+            ctx->verified_by = blcf;
 
             return NGX_OK;
         }
@@ -340,6 +364,27 @@ ngx_http_byok_bearer(ngx_http_request_t *r, ngx_str_t *token)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Locations that inherit their JWT settings share the keys array: a token
+ * verified in one is verified for the other.
+ */
+
+static ngx_uint_t
+ngx_http_byok_same_verifier(ngx_http_byok_loc_conf_t *a,
+    ngx_http_byok_loc_conf_t *b)
+{
+    return a == b
+           || (a->jwt_keys == b->jwt_keys
+               && a->jwt_leeway == b->jwt_leeway
+               && a->jwt_issuer.len == b->jwt_issuer.len
+               && ngx_strncmp(a->jwt_issuer.data, b->jwt_issuer.data,
+                              a->jwt_issuer.len) == 0
+               && a->jwt_audience.len == b->jwt_audience.len
+               && ngx_strncmp(a->jwt_audience.data, b->jwt_audience.data,
+                              a->jwt_audience.len) == 0);
 }
 
 

@@ -20,6 +20,9 @@ $ENV{BYOK_TEST_PLATFORM_KEY} = "sk-platform-from-env-000001\r\nX-Smuggled: yes";
 
 $ENV{TEST_NGINX_PROVIDER_SOCK} = server_root() . '/logs/provider.sock';
 
+# a second HS256 secret, for a location that trusts other tokens
+$ENV{INJECT_OTHER_JWT_SECRET} = 'inject-suite-other-secret-0123456789abcdef';
+
 # An HS256 token for the user API; a negative ttl makes an expired one.
 sub jwt {
     my ($sub, $ttl) = @_;
@@ -1183,3 +1186,104 @@ GET /anthropc/v1/messages
 --- must_die
 --- error_log
 byok_provider "anthropc" is not in the catalog
+
+
+
+=== TEST 32: a fallback to a location that verifies tokens with another key verifies the bearer token again: the identity the first location took from it does not carry over
+Both locations take the identity from the bearer token; @openai trusts
+only tokens signed with another secret, so the request that reaches it
+with a token of the default secret is refused there, as it would be if it
+had come directly.
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+        return 503;
+    }
+--- config
+    location ^~ /me/provider-keys {
+        byok_api;
+    }
+
+    location /anthropic/ {
+        byok_provider anthropic;
+        byok_inject on;
+
+        proxy_intercept_errors on;
+        error_page 503 = @openai;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+    }
+
+    location @openai {
+        byok_jwt_key hs256 env:INJECT_OTHER_JWT_SECRET;
+        byok_provider openai;
+        byok_inject on;
+
+        rewrite ^ /v1/chat/completions break;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK;
+    }
+--- more_headers eval
+[("Authorization: Bearer " . ::jwt("vera") . "\nContent-Type: application/json") x 2,
+ "Authorization: Bearer " . ::jwt("vera")]
+--- request eval
+['POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-api03-vera-000000000001"}',
+ 'POST /me/provider-keys
+{"category":"llm","provider":"openai","value":"sk-proj-vera-0000000000000001"}',
+ 'GET /anthropic/v1/messages']
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- error_code eval
+[201, 201, 401]
+--- response_body_like eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/, qr/^\{"error":"unauthorized",/]
+
+
+
+=== TEST 33: ... and a fallback location that declares the same key itself verifies the token again as it was sent, though the injection removed its Authorization header: the request goes through
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+        return 503;
+    }
+--- config
+    location ^~ /me/provider-keys {
+        byok_api;
+    }
+
+    location /anthropic/ {
+        byok_provider anthropic;
+        byok_inject on;
+
+        proxy_intercept_errors on;
+        error_page 503 = @openai;
+        proxy_pass http://unix:$TEST_NGINX_SERVER_ROOT/logs/overloaded.sock;
+    }
+
+    location @openai {
+        byok_jwt_key hs256 env:AGENTS_JWT_SECRET;
+        byok_provider openai;
+        byok_inject on;
+
+        rewrite ^ /v1/chat/completions break;
+        proxy_pass http://unix:$TEST_NGINX_PROVIDER_SOCK;
+    }
+--- more_headers eval
+[("Authorization: Bearer " . ::jwt("vera") . "\nContent-Type: application/json") x 2,
+ "Authorization: Bearer " . ::jwt("vera")]
+--- request eval
+['POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-api03-vera-000000000001"}',
+ 'POST /me/provider-keys
+{"category":"llm","provider":"openai","value":"sk-proj-vera-0000000000000001"}',
+ 'GET /anthropic/v1/messages']
+--- tcp_listen eval: $ENV{TEST_NGINX_PROVIDER_SOCK}
+--- tcp_reply eval: \&::echo_request
+--- error_code eval
+[201, 201, 200]
+--- response_body eval
+[qr/^\{"id":1,/, qr/^\{"id":2,/,
+"GET /v1/chat/completions HTTP/1.0
+Host: localhost
+Connection: close
+Authorization: Bearer sk-proj-vera-0000000000000001
+"]
