@@ -192,9 +192,20 @@ ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
         bn->loaded = now;
     }
 
-    /* the same leaky bucket arithmetic as limit_req, per minute */
+    /*
+     * the same leaky bucket arithmetic as limit_req, per minute; the worker
+     * that last took from the bucket may have a cached clock ahead of ours,
+     * and time that seems to run back drains nothing
+     */
 
     ms = (ngx_msec_int_t) (now - bn->loaded);
+
+    if (ms < -60000) {
+        ms = 1;
+
+    } else if (ms < 0) {
+        ms = 0;
+    }
 
     excess = bn->excess - (ngx_msec_int_t) (rate * ms / 60000) + 1000;
 
@@ -210,7 +221,10 @@ ngx_http_byok_rate_limit(ngx_http_request_t *r, ngx_str_t *user,
     }
 
     bn->excess = (int32_t) excess;
-    bn->loaded = now;
+
+    if (ms) {
+        bn->loaded = now;
+    }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 

@@ -1,7 +1,8 @@
 # The shared-zone cache of selections (SPEC §7.5): changes made through
 # nginx reach every worker at once, changes made behind its back are seen
 # after byok_cache_ttl, the zone outlives a reload, and a full zone evicts
-# instead of failing.
+# instead of failing.  Workers whose cached clocks differ agree on the age
+# of an entry and on the key test limit, which is counted in the zone too.
 #
 # Two workers behind a master process: every request of a block is a new
 # connection, and either worker may accept it.  Blocks titled
@@ -11,12 +12,18 @@
 
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(hmac_sha256);
+use IO::Select;
+use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64url);
 use Time::HiRes ();
 
 $ENV{AGENTS_MASTER_KEY} =
     '0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9';
 $ENV{AGENTS_JWT_SECRET} = 'cache-suite-jwt-secret-0123456789abcdefgh';
+
+# next to the server port, so parallel runs on other ports do not collide
+$ENV{TEST_NGINX_CLOCK_PORT} ||=
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 5;
 
 master_on();
 workers(2);
@@ -68,6 +75,112 @@ sub reload_nginx {
     }
 
     die "nginx did not reload\n";
+}
+
+# ---------------------------------------------------------------------------
+# Workers whose cached clocks differ.
+#
+# A worker reads the clock once per turn of its event loop; a worker busy
+# with a long request answers the requests queued behind it with the time
+# it read before, behind the other workers' clocks.  Here the lag is made
+# exact: with "timer_resolution 1h" a worker reads the clock when it starts
+# and then once an hour.  One of the two workers is stopped a second after
+# nginx started, and the master starts a new one: its cached clock is a
+# second ahead of the older worker's for the rest of the block.
+#
+# The server on $TEST_NGINX_CLOCK_PORT listens with reuseport, which gives
+# every worker a socket of its own and spreads new connections over them; a
+# keep-alive connection stays with the worker that accepted it.  Its
+# /clock answers "$pid $msec": the worker and its cached clock.
+
+our %Worker;    # "behind", "ahead": a keep-alive connection to each
+
+sub connect_clock_port {
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $ENV{TEST_NGINX_CLOCK_PORT},
+                                     Proto    => 'tcp',
+                                     Timeout  => 5)
+        or die "cannot connect to port $ENV{TEST_NGINX_CLOCK_PORT}: $!\n";
+    return $sock;
+}
+
+# one HTTP/1.1 request on a keep-alive connection: (status, headers, body)
+sub exchange {
+    my ($sock, $method, $uri, $headers, $body) = @_;
+
+    $body //= '';
+    $headers //= '';
+    $headers =~ s/\n?\z/\n/ if $headers ne '';
+    $headers =~ s/\n/\r\n/g;
+
+    print $sock "$method $uri HTTP/1.1\r\nHost: localhost\r\n$headers"
+                . "Content-Length: " . length($body) . "\r\n\r\n$body";
+
+    my $sel = IO::Select->new($sock);
+    my $buf = '';
+
+    while (1) {
+        if ($buf =~ /^HTTP\/1\.1 (\d{3}) [^\r]*\r\n(.*?)\r\n\r\n/s) {
+            my ($status, $head, $start) = ($1, $2, $+[0]);
+            my ($len) = $head =~ /^Content-Length: (\d+)\r?$/mi;
+            return ($status, $head, substr($buf, $start, $len))
+                if defined $len && length($buf) - $start >= $len;
+        }
+
+        die "no answer to $method $uri\n" if !$sel->can_read(10);
+        sysread($sock, $buf, 65536, length $buf)
+            or die "connection closed during $method $uri\n";
+    }
+}
+
+sub worker_clock {
+    my ($sock) = @_;
+    my (undef, undef, $body) = exchange($sock, 'GET', '/clock');
+    $body =~ /^(\d+) (\d+\.\d+)$/ or die "/clock answered \"$body\"\n";
+    return ($1, $2);
+}
+
+# Stops one worker a second after nginx started and, once the master has
+# started another, finds a keep-alive connection to each (%Worker).
+# Returns how far the newer worker's clock is ahead, in seconds.
+sub skew_workers {
+    my $pidfile = server_root() . '/logs/nginx.pid';
+    open my $in, '<', $pidfile or die "cannot open $pidfile: $!\n";
+    chomp(my $master = <$in>);
+    close $in;
+
+    Time::HiRes::sleep(1);
+
+    my ($old) = worker_pids($master);
+    kill 'TERM', $old or die "cannot stop worker $old: $!\n";
+
+    my $replaced;
+
+    for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 900 : 100)) {
+        Time::HiRes::sleep(0.1);
+        my @all = worker_pids($master);
+        $replaced = @all == workers() && !grep { $_ == $old } @all;
+        last if $replaced;
+    }
+
+    die "no new worker took the place of worker $old\n" if !$replaced;
+
+    %Worker = ();
+
+    for (1 .. 200) {
+        my $sock = connect_clock_port();
+        my ($pid, $clock) = worker_clock($sock);
+        $Worker{$pid} //= [$sock, $clock];
+        last if keys %Worker == workers();
+    }
+
+    die "reuseport did not spread connections over the workers\n"
+        if keys %Worker != workers();
+
+    my ($behind, $ahead) = sort { $a->[1] <=> $b->[1] } values %Worker;
+    %Worker = (behind => $behind->[0], ahead => $ahead->[0]);
+
+    return $ahead->[1] - $behind->[1];
 }
 
 add_block_preprocessor(sub {
@@ -402,3 +515,67 @@ GET /lookup?user=frank
 --- must_die
 --- error_log
 zone "tiny:16k" is too small
+
+
+
+=== TEST 12: a worker whose clock is behind another's does not refill the key test bucket
+The first test runs on the worker ahead, the second on the worker a
+second behind it, as if that worker had been busy for a second: to it the
+bucket's last take lies in its future, which drains nothing, and
+rate=1r/m burst=1 refuses the second test as it would on one worker.
+--- main_config
+    timer_resolution 1h;
+--- http_config
+    byok_test_limit rate=1r/m burst=1;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_CLOCK_PORT reuseport;
+
+        location = /clock {
+            return 200 "$pid $msec";
+        }
+
+        location /me/provider-keys {
+            byok_api;
+        }
+    }
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+--- init
+my $skew = ::skew_workers();
+Test::More::cmp_ok($skew, '>=', 0.5,
+                   "the newer worker's clock is ahead of the older one's");
+
+my $auth = "Authorization: Bearer " . ::jwt("hana")
+           . "\nContent-Type: application/json";
+my @res = ::exchange($::Worker{ahead}, 'POST', '/me/provider-keys', $auth,
+    '{"category":"audio","provider":"cartesia","value":"sk_car_hana_0123456789abcdef"}');
+Test::More::is($res[0], 201, 'hana adds a key');
+
+@res = ::exchange($::Worker{ahead}, 'POST', '/me/provider-keys/1/test',
+                  $auth);
+Test::More::is("$res[0] $res[2]",
+               qq{200 {"result":"skipped","status":null,"latency_ms":0}\n},
+               'the first test, on the worker ahead, runs');
+
+@res = ::exchange($::Worker{behind}, 'POST', '/me/provider-keys/1/test',
+                  $auth);
+Test::More::is($res[0], 429,
+               'the second, on the worker behind, is refused');
+Test::More::like($res[1], qr/^Retry-After: 6[01]\r?$/m,
+                 'with the full minute to wait');
+--- more_headers eval
+"Authorization: Bearer " . ::jwt("hana")
+--- request
+POST /me/provider-keys/1/test
+--- error_code: 429
+--- response_headers_like
+Retry-After: 6[01]
+--- response_body_like chomp
+^\{"error":"rate_limited",
+--- no_error_log
+[error]
+[alert]
+[crit]
