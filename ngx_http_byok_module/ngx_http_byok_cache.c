@@ -251,6 +251,7 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
     time_t                      now;
     uint32_t                    hash;
     ngx_uint_t                  i;
+    ngx_msec_int_t              age;
     ngx_http_byok_node_t       *bn;
     ngx_http_byok_zone_t       *zone;
     ngx_http_byok_record_t     *rec;
@@ -272,7 +273,25 @@ ngx_http_byok_cache_get(ngx_http_request_t *r, ngx_str_t *user,
     bn = ngx_http_byok_node_find(zone->sh, NGX_HTTP_BYOK_NODE_SELECTION,
                                  name, len, hash);
 
-    if (bn == NULL || ngx_current_msec - bn->loaded >= bmcf->cache_ttl) {
+    age = 0;
+
+    if (bn != NULL) {
+        age = (ngx_msec_int_t) (ngx_current_msec - bn->loaded);
+
+        /*
+         * loaded by a worker whose cached clock is ahead of ours: fresh,
+         * unless it seems to come from further ahead than a clock can lag
+         */
+
+        if (age < -60000) {
+            age = (ngx_msec_int_t) bmcf->cache_ttl;
+
+        } else if (age < 0) {
+            age = 0;
+        }
+    }
+
+    if (bn == NULL || (ngx_msec_t) age >= bmcf->cache_ttl) {
 
         if (bn != NULL) {
             ngx_http_byok_node_free(zone, bn);

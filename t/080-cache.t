@@ -518,7 +518,7 @@ zone "tiny:16k" is too small
 
 
 
-=== TEST 12: a worker whose clock is behind another's does not refill the key test bucket
+=== TEST 12: (setup) a worker whose clock is behind another's does not refill the key test bucket
 The first test runs on the worker ahead, the second on the worker a
 second behind it, as if that worker had been busy for a second: to it the
 bucket's last take lies in its future, which drains nothing, and
@@ -527,6 +527,7 @@ rate=1r/m burst=1 refuses the second test as it would on one worker.
     timer_resolution 1h;
 --- http_config
     byok_test_limit rate=1r/m burst=1;
+    byok_cache_ttl 1h;
 
     server {
         listen 127.0.0.1:$TEST_NGINX_CLOCK_PORT reuseport;
@@ -538,10 +539,22 @@ rate=1r/m burst=1 refuses the second test as it would on one worker.
         location /me/provider-keys {
             byok_api;
         }
+
+        location = /lookup {
+            byok_user $http_x_user;
+            byok_provider $arg_provider;
+            byok_lookup;
+        }
     }
 --- config
     location /me/provider-keys {
         byok_api;
+    }
+
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider $arg_provider;
+        byok_lookup;
     }
 --- init
 my $skew = ::skew_workers();
@@ -575,6 +588,42 @@ POST /me/provider-keys/1/test
 Retry-After: 6[01]
 --- response_body_like chomp
 ^\{"error":"rate_limited",
+
+
+
+=== TEST 13: (continued) a worker whose clock is behind another's serves the entry that one just cached
+ines's newer key is cached by the worker ahead, then demoted in the store
+behind nginx's back (byok_cache_ttl is 1h).  To the worker behind, the
+entry was loaded a second in its future: it is fresh, not expired, and
+the newer key (3) is still handed out, by that worker and then by either.
+--- init
+my $auth = "Authorization: Bearer " . ::jwt("ines")
+           . "\nContent-Type: application/json";
+for my $value ('sk-ant-ines-older-00000000001', 'sk-ant-ines-newer-00000000002') {
+    my @res = ::exchange($::Worker{ahead}, 'POST', '/me/provider-keys', $auth,
+        qq{{"category":"llm","provider":"anthropic","value":"$value"}});
+    Test::More::is($res[0], 201, 'ines adds a key');
+}
+
+my @res = ::exchange($::Worker{ahead}, 'GET', '/lookup?provider=anthropic',
+                     'X-User: ines');
+Test::More::like($res[1], qr/^X-BYOK-Key-Id: 3\r?$/m,
+                 'the worker ahead caches the newer key');
+
+::store_sql("UPDATE provider_keys SET rotation_priority = 5 WHERE id = 3");
+
+@res = ::exchange($::Worker{behind}, 'GET', '/lookup?provider=anthropic',
+                  'X-User: ines');
+Test::More::like($res[1], qr/^X-BYOK-Key-Id: 3\r?$/m,
+                 'the worker behind hands out the cached key');
+--- more_headers
+X-User: ines
+--- request eval
+[('GET /lookup?provider=anthropic') x 4]
+--- response_headers eval
+[("X-BYOK-Key: sk-ant-ines-newer-00000000002\nX-BYOK-Key-Id: 3") x 4]
+--- response_body eval
+[("") x 4]
 --- no_error_log
 [error]
 [alert]
