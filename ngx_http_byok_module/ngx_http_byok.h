@@ -170,6 +170,7 @@ typedef struct {
 typedef struct {
     ngx_http_byok_shctx_t       *sh;
     ngx_slab_pool_t             *shpool;
+    size_t                       node_max;    /* largest cacheable node */
 } ngx_http_byok_zone_t;
 
 

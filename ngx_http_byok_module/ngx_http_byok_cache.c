@@ -13,6 +13,14 @@
 #define NGX_HTTP_BYOK_NODE_SELECTION  1
 #define NGX_HTTP_BYOK_NODE_RATE       2
 
+/*
+ * No node takes more than an eighth of the zone: room for a larger one
+ * would be made by evicting a large part of everyone else's entries, or
+ * all of them in vain when it can never fit.  Such a selection is served
+ * without being cached.
+ */
+#define NGX_HTTP_BYOK_NODE_SHARE      8
+
 
 /*
  * Kept small: an entry for a 108-byte key fits a 256-byte slab chunk, so a
@@ -43,6 +51,7 @@ static ngx_http_byok_node_t *ngx_http_byok_node_alloc(
     uint32_t hash, size_t extra);
 static void ngx_http_byok_node_free(ngx_http_byok_zone_t *zone,
     ngx_http_byok_node_t *bn);
+static size_t ngx_http_byok_node_size(size_t len, size_t extra);
 static size_t ngx_http_byok_node_name(u_char *buf, ngx_str_t *a,
     ngx_str_t *b);
 
@@ -56,6 +65,8 @@ ngx_http_byok_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_byok_zone_t   *zone;
 
     zone = shm_zone->data;
+
+    zone->node_max = shm_zone->shm.size / NGX_HTTP_BYOK_NODE_SHARE;
 
     if (ozone) {
         zone->sh = ozone->sh;
@@ -376,6 +387,14 @@ ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     for (i = 0; i < n; i++) {
         size += ngx_align(offsetof(ngx_http_byok_record_t, value)
                           + keys[i].value.len, sizeof(int64_t));
+    }
+
+    if (ngx_http_byok_node_size(len, size) > zone->node_max) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "byok: the selection of user \"%V\" for \"%V\" "
+                      "(%ui keys, %uz bytes) takes more than an eighth of "
+                      "the zone and is not cached", user, provider, n, size);
+        return;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -781,7 +800,8 @@ ngx_http_byok_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
 /*
  * Allocates and links a node, evicting the least recently used ones while
- * the zone is full.  Called with the zone locked.
+ * the zone is full; a node larger than zone->node_max evicts nothing and
+ * is not allocated.  Called with the zone locked.
  */
 
 static ngx_http_byok_node_t *
@@ -793,9 +813,11 @@ ngx_http_byok_node_alloc(ngx_http_byok_zone_t *zone, u_char kind,
     ngx_rbtree_node_t     *node;
     ngx_http_byok_node_t  *bn;
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_byok_node_t, data)
-           + ngx_align(len, sizeof(int64_t)) + extra;
+    size = ngx_http_byok_node_size(len, extra);
+
+    if (size > zone->node_max) {
+        return NULL;
+    }
 
     for ( ;; ) {
         node = ngx_slab_alloc_locked(zone->shpool, size);
@@ -853,4 +875,13 @@ ngx_http_byok_node_free(ngx_http_byok_zone_t *zone, ngx_http_byok_node_t *bn)
     ngx_explicit_memzero(bn->data, bn->size);
 
     ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+static size_t
+ngx_http_byok_node_size(size_t len, size_t extra)
+{
+    return offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_byok_node_t, data)
+           + ngx_align(len, sizeof(int64_t)) + extra;
 }

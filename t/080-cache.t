@@ -628,3 +628,93 @@ X-User: ines
 [error]
 [alert]
 [crit]
+
+
+
+=== TEST 14: (setup) four users' selections are cached in the smallest zone, then "big" adds twelve long keys
+The smallest zone (32k, an eighth of it 4 KiB) with a 1h TTL.  "long"'s
+selection, with a newer key of 3850 bytes, takes just under 4 KiB; each
+of big's keys is 3999 bytes long, within the user API's limit, and
+together they could not fit even in the empty zone.
+--- http_config
+    byok_zone tiny:32k;
+    byok_cache_ttl 1h;
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $arg_user;
+        byok_provider anthropic;
+        byok_lookup;
+    }
+--- more_headers eval
+[
+(map { ("Authorization: Bearer " . ::jwt("small-$_") . "\nContent-Type: application/json") x 2 } 1 .. 3),
+("Authorization: Bearer " . ::jwt("long") . "\nContent-Type: application/json") x 2,
+("") x 4,
+("Authorization: Bearer " . ::jwt("big") . "\nContent-Type: application/json") x 12,
+]
+--- request eval
+[
+(map { ("POST /me/provider-keys\n"
+        . qq{{"category":"llm","provider":"anthropic","value":"sk-ant-small-$_-older-0000001"}},
+        "POST /me/provider-keys\n"
+        . qq{{"category":"llm","provider":"anthropic","value":"sk-ant-small-$_-newer-0000002"}}) } 1 .. 3),
+"POST /me/provider-keys\n"
+. '{"category":"llm","provider":"anthropic","value":"sk-ant-long-older-00000001"}',
+"POST /me/provider-keys\n"
+. '{"category":"llm","provider":"anthropic","value":"sk-ant-long-newer-' . ('y' x 3832) . '"}',
+(map { "GET /lookup?user=small-$_" } 1 .. 3),
+"GET /lookup?user=long",
+(map { "POST /me/provider-keys\n"
+       . sprintf('{"category":"llm","provider":"anthropic","value":"sk-ant-big-%02d-%s"}', $_, 'x' x 3985) } 1 .. 12),
+]
+--- error_code eval
+[(201) x 8, (200) x 4, (201) x 12]
+--- response_headers eval
+[("") x 8,
+ (map { "X-BYOK-Key: sk-ant-small-$_-newer-0000002\nX-BYOK-Key-Id: " . 2 * $_ } 1 .. 3),
+ "X-BYOK-Key-Id: 8",
+ ("") x 12]
+--- response_body eval
+[(map { qr/^\{"id":$_,/ } 1 .. 8),
+ ("") x 4,
+ (map { qr/^\{"id":$_,/ } 9 .. 20)]
+
+
+
+=== TEST 15: (continued) a selection larger than an eighth of the zone is served uncached and evicts nothing
+big's lookup reads the store and answers with the newest key; the zone
+keeps everything it held.
+--- request
+GET /lookup?user=big
+--- response_headers eval
+"X-BYOK-Key: sk-ant-big-12-" . ('x' x 3985) . "\nX-BYOK-Key-Id: 20"
+--- response_body eval: ""
+--- error_log
+byok: the selection of user "big" for "anthropic" (12 keys,
+takes more than an eighth of the zone and is not cached
+
+
+
+=== TEST 16: (continued) the other users' entries are still in the zone, and big's is not
+The newer key of every user is demoted in the store behind nginx's back:
+the other users still get the newer key from the zone, big gets what the
+store now puts first.  No key was written to the log.
+--- init
+::store_sql("UPDATE provider_keys SET rotation_priority = 5 WHERE id IN (2, 4, 6, 8, 20)");
+--- request eval
+[(map { "GET /lookup?user=$_" } qw(small-1 small-2 small-3 long big))]
+--- response_headers eval
+[(map { "X-BYOK-Key: sk-ant-small-$_-newer-0000002\nX-BYOK-Key-Id: " . 2 * $_ } 1 .. 3),
+ "X-BYOK-Key-Id: 8",
+ "X-BYOK-Key: sk-ant-big-11-" . ('x' x 3985) . "\nX-BYOK-Key-Id: 19"]
+--- response_body eval
+[("") x 5]
+--- no_error_log
+sk-ant-
+[error]
+[alert]
+[crit]
