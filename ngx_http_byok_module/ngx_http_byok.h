@@ -188,7 +188,8 @@ typedef struct {
     uint32_t                     last_used;
     uint32_t                     uses;        /* not yet written */
     uint32_t                     failures;
-    uint16_t                     len;
+    uint16_t                     len;         /* at most
+                                                 NGX_HTTP_BYOK_VALUE_MAX */
     uint8_t                      state;
     u_char                       value[1];
 } ngx_http_byok_record_t;

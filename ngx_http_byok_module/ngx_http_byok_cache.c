@@ -385,6 +385,16 @@ ngx_http_byok_cache_put(ngx_http_request_t *r, ngx_str_t *user,
     size = 0;
 
     for (i = 0; i < n; i++) {
+
+        /* a record's 16-bit length holds no more than a key may have */
+
+        if (keys[i].value.len > NGX_HTTP_BYOK_VALUE_MAX) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "byok: key %L is longer than %d bytes and is not "
+                          "cached", keys[i].id, NGX_HTTP_BYOK_VALUE_MAX);
+            return;
+        }
+
         size += ngx_align(offsetof(ngx_http_byok_record_t, value)
                           + keys[i].value.len, sizeof(int64_t));
     }

@@ -392,9 +392,21 @@ ngx_http_byok_lookup_open(void *data, const ngx_http_byok_sealed_t *sealed)
     if (rc == NGX_OK) {
 
         /*
-         * the API stores header-safe values only; one that is not (written
+         * the API stores header-safe values of at most
+         * NGX_HTTP_BYOK_VALUE_MAX bytes only; one that is not (written
          * into the store some other way) is never sent or cached
          */
+
+        if (sel->value.len > NGX_HTTP_BYOK_VALUE_MAX) {
+            ngx_http_byok_wipe_str(&sel->value);
+            lctx->keys->nelts--;
+
+            ngx_log_error(NGX_LOG_ERR, lctx->request->connection->log, 0,
+                          "byok: key %L for \"%V\" is longer than %d bytes "
+                          "and is not used", sealed->id, lctx->provider,
+                          NGX_HTTP_BYOK_VALUE_MAX);
+            return 0;
+        }
 
         if (ngx_http_byok_header_value_valid(sel->value.data,
                                              sel->value.len))

@@ -2,9 +2,9 @@
 # for a provider, as answered by the byok_lookup auth_request target and
 # the $byok_* variables.
 #
-# Keys are added through the user API in the same block, so every block
-# starts from an empty store (key ids count from 1) and uses users of its
-# own.
+# Keys are added in the same block, through the user API or, for values it
+# refuses, with t/tools/putkey.c, so every block starts from an empty store
+# (key ids count from 1) and uses users of its own.
 
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(hmac_sha256);
@@ -856,3 +856,68 @@ Content-Type: application/json") x 12,
 ("X-BYOK-Key: sk-olga-00000000000000000012\nX-BYOK-Key-Id: 12") x 3,
 ("!X-BYOK-Key") x 5,
 ]
+
+
+
+=== TEST 22: (setup) a stored key longer than the API's 4096 bytes is never selected: the next key is
+The user API refuses such a value; these are written into the store
+behind it (t/tools/putkey.c): a key of exactly 4096 bytes, then one of
+4097 and, newest, one of 70000 bytes.  Both long ones are skipped and
+named by id only; the 4096-byte key is handed out whole.
+--- config
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider openai;
+        byok_lookup;
+    }
+--- init
+{
+    my $file = server_root() . '/logs/master.key';
+    open my $out, '>', $file or die "$file: $!";
+    print $out "$ENV{AGENTS_MASTER_KEY}\n";
+    close $out;
+
+    my $db = server_root() . '/logs/byok.db';
+    my $putkey = $ENV{BYOK_PUTKEY} or die "BYOK_PUTKEY is not set\n";
+    for my $value ('sk-4096-' . ('a' x 4088), 'sk-long-4097-' . ('b' x 4084),
+                   'sk-long-70000-' . ('c' x 69986))
+    {
+        system($putkey, $db, $file, 'uma', 'openai', $value) == 0
+            or die "putkey failed\n";
+        sleep 1;    # created_at has a resolution of a second
+    }
+}
+--- more_headers
+X-User: uma
+--- request
+GET /lookup
+--- response_headers eval
+"X-BYOK-Key: sk-4096-" . ('a' x 4088) . "\nX-BYOK-Key-Id: 1"
+--- response_body eval: ""
+--- error_log
+byok: key 3 for "openai" is longer than 4096 bytes and is not used
+byok: key 2 for "openai" is longer than 4096 bytes and is not used
+--- no_error_log
+sk-long
+[alert]
+[crit]
+
+
+
+=== TEST 23: (continued) the cached selection holds the 4096-byte key whole
+Key 1 is revoked in the store behind nginx's back, so the store would
+now answer 403: the key comes from the zone, as long as it was stored.
+--- init
+::store_sql("UPDATE provider_keys SET revoked_at = strftime('%s', 'now'), sealed = NULL WHERE id = 1");
+--- more_headers
+X-User: uma
+--- request eval
+[('GET /lookup') x 3]
+--- response_headers eval
+[("X-BYOK-Key: sk-4096-" . ('a' x 4088) . "\nX-BYOK-Key-Id: 1") x 3]
+--- response_body eval
+[("") x 3]
+--- no_error_log
+sk-long
+[alert]
+[crit]
