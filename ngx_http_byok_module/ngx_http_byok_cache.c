@@ -40,6 +40,24 @@ typedef struct {
 } ngx_http_byok_node_t;
 
 
+#define NGX_HTTP_BYOK_USAGE_BATCH  256
+
+
+typedef struct {
+    ngx_http_byok_main_conf_t   *bmcf;
+    ngx_uint_t                   n;
+    int64_t                      ids[NGX_HTTP_BYOK_USAGE_BATCH];
+    int64_t                      uses[NGX_HTTP_BYOK_USAGE_BATCH];
+    int64_t                      fails[NGX_HTTP_BYOK_USAGE_BATCH];
+    int64_t                      last[NGX_HTTP_BYOK_USAGE_BATCH];
+    int                          rc;
+    char                         err[256];
+} ngx_http_byok_usage_write_t;
+
+
+static ngx_thread_task_t  *ngx_http_byok_usage_task;
+
+
 static ngx_http_byok_zone_t *ngx_http_byok_zone(ngx_http_request_t *r);
 static void ngx_http_byok_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
@@ -54,6 +72,12 @@ static void ngx_http_byok_node_free(ngx_http_byok_zone_t *zone,
 static size_t ngx_http_byok_node_size(size_t len, size_t extra);
 static size_t ngx_http_byok_node_name(u_char *buf, ngx_str_t *a,
     ngx_str_t *b);
+static ngx_uint_t ngx_http_byok_usage_collect(
+    ngx_http_byok_main_conf_t *bmcf, ngx_http_byok_usage_write_t *w);
+static void ngx_http_byok_usage_post(ngx_http_byok_main_conf_t *bmcf,
+    ngx_log_t *log);
+static void ngx_http_byok_usage_thread(void *data, ngx_log_t *log);
+static void ngx_http_byok_usage_done(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -626,55 +650,187 @@ ngx_http_byok_cache_flush(ngx_http_byok_zone_t *zone)
 
 
 /*
- * A worker's timer: usage counters go from the zone to the store in one
- * transaction per round, not one write per request.
+ * Usage counters are written every byok_usage_flush, in the thread pool on
+ * the worker's writer connection, a batch of at most 256 keys per task:
+ * each batch is a synced commit, which the event loop must not wait for.
+ * One batch is written at a time; what is not collected yet stays in the
+ * zone.  The last counters of an exiting worker are written in place, the
+ * thread pool being gone by then.
  */
 
 void
 ngx_http_byok_usage_flush(ngx_event_t *ev)
 {
-    ngx_uint_t                  i, n;
-    ngx_http_byok_zone_t       *zone;
-    ngx_http_byok_usage_t       usage[256];
     ngx_http_byok_main_conf_t  *bmcf;
-    int64_t                     ids[256], uses[256], fails[256], last[256];
 
     bmcf = ev->data;
 
-    if (bmcf->shm_zone == NULL || bmcf->store == NULL) {
-        goto next;
+    ngx_http_byok_usage_post(bmcf, ev->log);
+
+    if (!ngx_exiting && !ngx_quit && ev->timer_set == 0) {
+        ngx_add_timer(ev, bmcf->usage_flush);
+    }
+}
+
+
+/* collects the next batch; 0: nothing to write */
+
+static ngx_uint_t
+ngx_http_byok_usage_collect(ngx_http_byok_main_conf_t *bmcf,
+    ngx_http_byok_usage_write_t *w)
+{
+    ngx_uint_t              i, n;
+    ngx_http_byok_usage_t   usage[NGX_HTTP_BYOK_USAGE_BATCH];
+
+    n = ngx_http_byok_cache_usage(bmcf->shm_zone->data, usage,
+                                  NGX_HTTP_BYOK_USAGE_BATCH);
+
+    for (i = 0; i < n; i++) {
+        w->ids[i] = usage[i].id;
+        w->uses[i] = usage[i].uses;
+        w->fails[i] = usage[i].failures;
+        w->last[i] = usage[i].last_used;
     }
 
-    zone = bmcf->shm_zone->data;
+    w->n = n;
 
-    do {
-        n = ngx_http_byok_cache_usage(zone, usage, 256);
+    return n;
+}
 
-        for (i = 0; i < n; i++) {
-            ids[i] = usage[i].id;
-            uses[i] = usage[i].uses;
-            fails[i] = usage[i].failures;
-            last[i] = usage[i].last_used;
+
+static void
+ngx_http_byok_usage_post(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
+{
+    char                          err[256];
+    ngx_thread_task_t            *task;
+    ngx_http_byok_usage_write_t  *w;
+
+    if (bmcf->shm_zone == NULL) {
+        return;
+    }
+
+    task = ngx_http_byok_usage_task;
+
+    if (task == NULL) {
+
+        /* for the worker's life, whatever becomes of a cycle's pool */
+
+        task = ngx_calloc(sizeof(ngx_thread_task_t)
+                          + sizeof(ngx_http_byok_usage_write_t), log);
+        if (task == NULL) {
+            return;
         }
 
-        if (ngx_http_byok_store_add_usage(bmcf->store, ids, uses, fails,
-                                          last, n)
+        task->ctx = task + 1;
+
+        task->handler = ngx_http_byok_usage_thread;
+        task->event.handler = ngx_http_byok_usage_done;
+        task->event.data = task;
+        task->event.log = ngx_cycle->log;
+
+        ngx_http_byok_usage_task = task;
+    }
+
+    if (task->event.active) {
+        /* the last batch is still being written */
+        return;
+    }
+
+    if (bmcf->writer == NULL) {
+        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                                err, sizeof(err));
+        if (bmcf->writer == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0, "byok_store: %s", err);
+            return;
+        }
+    }
+
+    w = task->ctx;
+    w->bmcf = bmcf;
+
+    if (ngx_http_byok_usage_collect(bmcf, w) == 0) {
+        return;
+    }
+
+    if (bmcf->thread_pool == NULL
+        || ngx_thread_task_post(bmcf->thread_pool, task) != NGX_OK)
+    {
+        /* counters are statistics: losing one batch is acceptable */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "byok: usage counters of %ui keys not written", w->n);
+    }
+}
+
+
+static void
+ngx_http_byok_usage_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_byok_usage_write_t *w = data;
+
+    ngx_http_byok_store_t  *store;
+
+    store = w->bmcf->writer;
+
+    (void) pthread_mutex_lock(&ngx_http_byok_writer_lock);
+
+    w->rc = ngx_http_byok_store_add_usage(store, w->ids, w->uses, w->fails,
+                                          w->last, w->n);
+
+    if (w->rc != NGX_HTTP_BYOK_STORE_OK) {
+        ngx_cpystrn((u_char *) w->err,
+                    (u_char *) ngx_http_byok_store_error(store),
+                    sizeof(w->err));
+    }
+
+    (void) pthread_mutex_unlock(&ngx_http_byok_writer_lock);
+}
+
+
+static void
+ngx_http_byok_usage_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t            *task;
+    ngx_http_byok_usage_write_t  *w;
+
+    task = ev->data;
+    w = task->ctx;
+
+    if (w->rc != NGX_HTTP_BYOK_STORE_OK) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "byok_store: %s", w->err);
+        return;
+    }
+
+    /* a full batch: more may wait in the zone */
+
+    if (w->n == NGX_HTTP_BYOK_USAGE_BATCH && !ngx_exiting && !ngx_quit) {
+        ngx_http_byok_usage_post(w->bmcf, ev->log);
+    }
+}
+
+
+void
+ngx_http_byok_usage_write_all(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
+{
+    ngx_http_byok_usage_write_t  w;
+
+    if (bmcf->shm_zone == NULL || bmcf->store == NULL) {
+        return;
+    }
+
+    while (ngx_http_byok_usage_collect(bmcf, &w)) {
+
+        if (ngx_http_byok_store_add_usage(bmcf->store, w.ids, w.uses, w.fails,
+                                          w.last, w.n)
             != NGX_HTTP_BYOK_STORE_OK)
         {
-            /* counters are statistics: losing one round is acceptable */
-            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "byok_store: %s",
+            ngx_log_error(NGX_LOG_ERR, log, 0, "byok_store: %s",
                           ngx_http_byok_store_error(bmcf->store));
-            break;
+            return;
         }
 
-    } while (n == 256);
-
-next:
-
-    if (!ngx_exiting && !ngx_quit && ev->timer_set == 0
-        && bmcf->usage_flush)
-    {
-        ngx_add_timer(ev, bmcf->usage_flush);
+        if (w.n < NGX_HTTP_BYOK_USAGE_BATCH) {
+            return;
+        }
     }
 }
 

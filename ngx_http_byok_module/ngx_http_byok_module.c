@@ -453,10 +453,9 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&bmcf->usage_event);
     }
 
-    /* the last counters of this worker */
+    /* the last counters of this worker: the thread pool is gone by now */
 
-    bmcf->usage_flush = 0;
-    ngx_http_byok_usage_flush(&bmcf->usage_event);
+    ngx_http_byok_usage_write_all(bmcf, cycle->log);
 
     if (bmcf->store != NULL) {
         ngx_http_byok_store_close(bmcf->store);
