@@ -718,3 +718,46 @@ sk-ant-
 [error]
 [alert]
 [crit]
+
+
+
+=== TEST 17: (setup) with byok_usage_flush 0 the usage counters stay in the zone while the workers run
+--- http_config
+    byok_usage_flush 0;
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+
+    location = /lookup {
+        byok_user $http_x_user;
+        byok_provider anthropic;
+        byok_lookup;
+    }
+--- more_headers eval
+[("Authorization: Bearer " . ::jwt("olga") . "\nContent-Type: application/json"),
+ ("X-User: olga") x 6,
+ "Authorization: Bearer " . ::jwt("olga")]
+--- request eval
+['POST /me/provider-keys
+{"category":"llm","provider":"anthropic","value":"sk-ant-olga-0000000000000001"}',
+ ('GET /lookup') x 6,
+ 'GET /me/provider-keys/1']
+--- error_code eval
+[201, (200) x 6, 200]
+--- response_body_like eval
+[qr/^\{"id":1,/, ("") x 6, qr/"last_used_at":null,.*"requests":0,/]
+
+
+
+=== TEST 18: (continued) workers that exit (a reload) write the counters they leave behind, and exit cleanly
+--- init
+::reload_nginx();
+--- more_headers eval: "Authorization: Bearer " . ::jwt("olga")
+--- request
+GET /me/provider-keys/1
+--- response_body_like: "last_used_at":"[^"]+",.*"requests":[1-6],
+--- no_error_log
+exited on signal
+[alert]
+[crit]
