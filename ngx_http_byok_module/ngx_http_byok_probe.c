@@ -47,6 +47,7 @@ typedef struct {
     const ngx_http_byok_provider_t  *provider;
     int64_t                      id;
     size_t                       auth_len;
+    unsigned                     unusable:1;  /* not a header value */
 } ngx_http_byok_probe_t;
 
 
@@ -202,6 +203,28 @@ ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
                                         "Try again later.", NULL);
     }
 
+    /*
+     * the API stores header-safe values of at most NGX_HTTP_BYOK_VALUE_MAX
+     * bytes only; one written into the store some other way would smuggle
+     * headers into the test request: it is not sent, and it is "invalid",
+     * as it can never be used
+     */
+
+    if (octx.value.len > NGX_HTTP_BYOK_VALUE_MAX
+        || !ngx_http_byok_header_value_valid(octx.value.data, octx.value.len))
+    {
+        ngx_http_byok_wipe_str(&octx.value);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "byok: key %L is not a valid header value and is not "
+                      "tested", id);
+
+        pr->url = NULL;
+        pr->unusable = 1;
+
+        return ngx_http_byok_probe_post(r, task);
+    }
+
     pr->auth_len = ngx_strlen(provider->auth_header) + 2
                    + ngx_strlen(provider->auth_prefix) + octx.value.len + 1;
 
@@ -314,7 +337,7 @@ ngx_http_byok_probe_thread(void *data, ngx_log_t *log)
     status = -1;
 
     if (pr->url == NULL) {
-        pr->result = "skipped";
+        pr->result = pr->unusable ? "invalid" : "skipped";
 
     } else {
         ngx_http_byok_probe_send(pr);

@@ -1327,3 +1327,46 @@ categories[1].providers[0].test.url: must not point to a loopback, private, link
 '^\{"result":"valid","status":200,"latency_ms":\d+\}$']
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 36: a stored value that is not a valid header value (written behind the API) is never sent: the test answers "invalid" without a request
+The user API refuses such a value; this one is written into the store
+behind it (t/tools/putkey.c).  A CR LF in it would add headers of its
+own to the test request.  Nothing listens on the fake provider's port:
+a request sent would make the test an "error" (connection refused).
+--- config
+    location /me/provider-keys {
+        byok_api;
+    }
+--- init
+{
+    my $file = server_root() . '/logs/master.key';
+    open my $out, '>', $file or die "$file: $!";
+    print $out "$ENV{AGENTS_MASTER_KEY}\n";
+    close $out;
+
+    my $putkey = $ENV{BYOK_PUTKEY} or die "BYOK_PUTKEY is not set\n";
+    system($putkey, server_root() . '/logs/byok.db', $file, 'alice',
+           'anthropic', "sk-ant-bad-0000000001\r\nX-Smuggled: yes") == 0
+        or die "putkey failed\n";
+}
+--- more_headers eval: ::bearer('alice')
+--- request
+POST /me/provider-keys/1/test
+--- error_code: 200
+--- response_body_like: ^\{"result":"invalid","status":null,"latency_ms":0\}$
+--- error_log
+byok: key 1 is not a valid header value and is not tested
+--- no_error_log
+sk-ant-bad
+X-Smuggled
+
+
+
+=== TEST 37: ... and the key is marked invalid with that result as its last test (same nginx)
+--- more_headers eval: ::bearer('alice')
+--- request
+GET /me/provider-keys/1
+--- error_code: 200
+--- response_body_like: "status":"invalid",.*"last_test":\{"result":"invalid","status":null,
