@@ -188,8 +188,8 @@ typedef struct {
     uint32_t                     last_used;
     uint32_t                     uses;        /* not yet written */
     uint32_t                     failures;
-    uint16_t                     len;         /* at most
-                                                 NGX_HTTP_BYOK_VALUE_MAX */
+    /* at most NGX_HTTP_BYOK_VALUE_MAX */
+    uint16_t                     len;
     uint8_t                      state;
     u_char                       value[1];
 } ngx_http_byok_record_t;
@@ -260,8 +260,8 @@ typedef struct {
     unsigned                     reported:1;
     unsigned                     exposed:1;   /* key left the module */
     unsigned                     retried:1;
-    unsigned                     keyed:1;     /* the request holds a key:
-                                                 main request's ctx only */
+    /* the request holds a key: in the main request's ctx only */
+    unsigned                     keyed:1;
     unsigned                     too_large:1; /* nginx's 413 page replaced */
     unsigned                     too_large_sent:1;
 } ngx_http_byok_ctx_t;

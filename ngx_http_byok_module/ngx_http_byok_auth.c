@@ -380,11 +380,13 @@ ngx_http_byok_same_verifier(ngx_http_byok_loc_conf_t *a,
            || (a->jwt_keys == b->jwt_keys
                && a->jwt_leeway == b->jwt_leeway
                && a->jwt_issuer.len == b->jwt_issuer.len
-               && ngx_strncmp(a->jwt_issuer.data, b->jwt_issuer.data,
-                              a->jwt_issuer.len) == 0
+               && (a->jwt_issuer.len == 0
+                   || ngx_strncmp(a->jwt_issuer.data, b->jwt_issuer.data,
+                                  a->jwt_issuer.len) == 0)
                && a->jwt_audience.len == b->jwt_audience.len
-               && ngx_strncmp(a->jwt_audience.data, b->jwt_audience.data,
-                              a->jwt_audience.len) == 0);
+               && (a->jwt_audience.len == 0
+                   || ngx_strncmp(a->jwt_audience.data, b->jwt_audience.data,
+                                  a->jwt_audience.len) == 0));
 }
 
 

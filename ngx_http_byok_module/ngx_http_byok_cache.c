@@ -21,6 +21,9 @@
  */
 #define NGX_HTTP_BYOK_NODE_SHARE      8
 
+/* usage counters: keys per thread task, each batch one commit */
+#define NGX_HTTP_BYOK_USAGE_BATCH     256
+
 
 /*
  * Kept small: an entry for a 108-byte key fits a 256-byte slab chunk, so a
@@ -40,9 +43,6 @@ typedef struct {
 } ngx_http_byok_node_t;
 
 
-#define NGX_HTTP_BYOK_USAGE_BATCH  256
-
-
 typedef struct {
     ngx_http_byok_main_conf_t   *bmcf;
     ngx_uint_t                   n;
@@ -53,9 +53,6 @@ typedef struct {
     int                          rc;
     char                         err[256];
 } ngx_http_byok_usage_write_t;
-
-
-static ngx_thread_task_t  *ngx_http_byok_usage_task;
 
 
 static ngx_http_byok_zone_t *ngx_http_byok_zone(ngx_http_request_t *r);
@@ -78,6 +75,9 @@ static void ngx_http_byok_usage_post(ngx_http_byok_main_conf_t *bmcf,
     ngx_log_t *log);
 static void ngx_http_byok_usage_thread(void *data, ngx_log_t *log);
 static void ngx_http_byok_usage_done(ngx_event_t *ev);
+
+
+static ngx_thread_task_t  *ngx_http_byok_usage_task;
 
 
 ngx_int_t
@@ -539,8 +539,15 @@ ngx_http_byok_cache_health(ngx_http_request_t *r, ngx_str_t *user,
     }
 
     if (rec == NULL) {
-        /* not cached: the store is the truth, and no stale load may win */
-        zone->sh->generation++;
+
+        /*
+         * not cached: the store is the truth, and no load begun before it
+         * changes may win; a failure alone changes nothing
+         */
+
+        if (state != NGX_HTTP_BYOK_KEY_ACTIVE) {
+            zone->sh->generation++;
+        }
 
     } else {
         if (failure) {
@@ -679,8 +686,8 @@ static ngx_uint_t
 ngx_http_byok_usage_collect(ngx_http_byok_main_conf_t *bmcf,
     ngx_http_byok_usage_write_t *w)
 {
-    ngx_uint_t              i, n;
-    ngx_http_byok_usage_t   usage[NGX_HTTP_BYOK_USAGE_BATCH];
+    ngx_uint_t             i, n;
+    ngx_http_byok_usage_t  usage[NGX_HTTP_BYOK_USAGE_BATCH];
 
     n = ngx_http_byok_cache_usage(bmcf->shm_zone->data, usage,
                                   NGX_HTTP_BYOK_USAGE_BATCH);
@@ -811,20 +818,28 @@ ngx_http_byok_usage_done(ngx_event_t *ev)
 void
 ngx_http_byok_usage_write_all(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
 {
-    ngx_http_byok_usage_write_t  w;
+    ngx_http_byok_store_t        *store;
+    ngx_http_byok_usage_write_t   w;
 
-    if (bmcf->shm_zone == NULL || bmcf->store == NULL) {
+    /*
+     * the writer connection, idle once the thread pool is gone, waits for
+     * another process's lock as long as the thread tasks do
+     */
+
+    store = bmcf->writer ? bmcf->writer : bmcf->store;
+
+    if (bmcf->shm_zone == NULL || store == NULL) {
         return;
     }
 
     while (ngx_http_byok_usage_collect(bmcf, &w)) {
 
-        if (ngx_http_byok_store_add_usage(bmcf->store, w.ids, w.uses, w.fails,
+        if (ngx_http_byok_store_add_usage(store, w.ids, w.uses, w.fails,
                                           w.last, w.n)
             != NGX_HTTP_BYOK_STORE_OK)
         {
             ngx_log_error(NGX_LOG_ERR, log, 0, "byok_store: %s",
-                          ngx_http_byok_store_error(bmcf->store));
+                          ngx_http_byok_store_error(store));
             return;
         }
 

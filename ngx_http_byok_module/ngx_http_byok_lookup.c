@@ -759,6 +759,7 @@ ngx_http_byok_redirected(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_uint_t                  status;
     ngx_http_byok_ctx_t        *ctx;
+    ngx_http_byok_inject_t     *inject;
     ngx_http_byok_main_conf_t  *bmcf;
 
     ctx = ngx_http_byok_find_ctx(r);
@@ -784,11 +785,9 @@ ngx_http_byok_redirected(ngx_http_request_t *r)
         ngx_http_byok_report(r, ctx, status);
 
         bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
+        inject = &bmcf->inject[ctx->entry->index];
 
-        if (ngx_http_byok_rebuild_input_headers(r,
-                                          &bmcf->inject[ctx->entry->index])
-            != NGX_OK)
-        {
+        if (ngx_http_byok_rebuild_input_headers(r, inject) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }

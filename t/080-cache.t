@@ -15,6 +15,7 @@ use Digest::SHA qw(hmac_sha256);
 use IO::Select;
 use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64url);
+use POSIX ();
 use Time::HiRes ();
 
 $ENV{AGENTS_MASTER_KEY} =
@@ -46,6 +47,54 @@ sub store_sql {
     my $db = server_root() . '/logs/byok.db';
     system('sqlite3', '-cmd', '.timeout 5000', $db, $sql) == 0
         or die "sqlite3 \"$sql\" failed: $?\n";
+}
+
+# Another connection holds the store's write lock for SECONDS, from a
+# background sqlite3 shell; returns once it has the lock.
+sub hold_store_lock {
+    my ($seconds) = @_;
+    my $db = server_root() . '/logs/byok.db';
+    my $flag = server_root() . '/logs/lock-held';
+
+    unlink $flag;
+
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        open my $sqlite, '|-', 'sqlite3', $db or POSIX::_exit(1);
+        print $sqlite "BEGIN IMMEDIATE;\n.shell touch $flag; sleep $seconds\n"
+                      . "COMMIT;\n";
+        close $sqlite;
+        POSIX::_exit(0);
+    }
+
+    for (1 .. 500) {
+        return $pid if -e $flag;
+        Time::HiRes::sleep(0.01);
+    }
+
+    die "the sqlite3 shell did not take the lock\n";
+}
+
+# Stops every worker with SIGNAL and waits until the master has started as
+# many new ones.
+sub replace_workers {
+    my ($signal) = @_;
+    my $pidfile = server_root() . '/logs/nginx.pid';
+    open my $in, '<', $pidfile or die "cannot open $pidfile: $!\n";
+    chomp(my $master = <$in>);
+    close $in;
+
+    my %old = map { $_ => 1 } worker_pids($master);
+    kill $signal, keys %old;
+
+    for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 900 : 100)) {
+        Time::HiRes::sleep(0.1);
+        my @all = worker_pids($master);
+        return if @all == workers() && !grep { $old{$_} } @all;
+    }
+
+    die "the master did not replace its workers\n";
 }
 
 # the master's children: its workers (no cache manager here); by pid, not
@@ -750,9 +799,14 @@ sk-ant-
 
 
 
-=== TEST 18: (continued) workers that exit (a reload) write the counters they leave behind, and exit cleanly
+=== TEST 18: (continued) workers that exit write the counters they leave behind, and exit cleanly
+Both workers are stopped (SIGQUIT) while another process holds the store's
+write lock for 3 s: they wait for it as a write of the thread pool would,
+then the master starts new ones.
 --- init
-::reload_nginx();
+my $holder = ::hold_store_lock(3);
+::replace_workers('QUIT');
+waitpid $holder, 0;
 --- more_headers eval: "Authorization: Bearer " . ::jwt("olga")
 --- request
 GET /me/provider-keys/1
