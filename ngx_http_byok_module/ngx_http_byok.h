@@ -354,7 +354,7 @@ char *ngx_http_byok_cstr(ngx_pool_t *pool, ngx_str_t *s);
 ngx_uint_t ngx_http_byok_key_state(const char *name);
 const char *ngx_http_byok_key_state_name(ngx_uint_t state);
 void ngx_http_byok_usage_flush(ngx_event_t *ev);
-void ngx_http_byok_usage_write_all(ngx_http_byok_main_conf_t *bmcf,
+void ngx_http_byok_usage_exit(ngx_http_byok_main_conf_t *bmcf,
     ngx_log_t *log);
 u_char *ngx_http_byok_time_iso(u_char *buf, int64_t t);
 char *ngx_http_byok_hex_id(ngx_http_request_t *r, uint32_t id);

@@ -816,14 +816,19 @@ ngx_http_byok_usage_done(ngx_event_t *ev)
 
 
 void
-ngx_http_byok_usage_write_all(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
+ngx_http_byok_usage_exit(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
 {
     ngx_http_byok_store_t        *store;
     ngx_http_byok_usage_write_t   w;
 
+    /* the thread pool is gone: so is any use of the task */
+
+    ngx_free(ngx_http_byok_usage_task);
+    ngx_http_byok_usage_task = NULL;
+
     /*
-     * the writer connection, idle once the thread pool is gone, waits for
-     * another process's lock as long as the thread tasks do
+     * the writer connection, idle by now, waits for another process's lock
+     * as long as the thread tasks do
      */
 
     store = bmcf->writer ? bmcf->writer : bmcf->store;
@@ -840,11 +845,11 @@ ngx_http_byok_usage_write_all(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
         {
             ngx_log_error(NGX_LOG_ERR, log, 0, "byok_store: %s",
                           ngx_http_byok_store_error(store));
-            return;
+            break;
         }
 
         if (w.n < NGX_HTTP_BYOK_USAGE_BATCH) {
-            return;
+            break;
         }
     }
 }

@@ -455,7 +455,7 @@ ngx_http_byok_exit_process(ngx_cycle_t *cycle)
 
     /* the last counters of this worker: the thread pool is gone by now */
 
-    ngx_http_byok_usage_write_all(bmcf, cycle->log);
+    ngx_http_byok_usage_exit(bmcf, cycle->log);
 
     if (bmcf->store != NULL) {
         ngx_http_byok_store_close(bmcf->store);
