@@ -342,6 +342,8 @@ ngx_int_t ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
 ngx_int_t ngx_http_byok_read_file(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *text);
 void ngx_http_byok_wipe_str(ngx_str_t *s);
+ngx_http_byok_store_t *ngx_http_byok_writer(ngx_http_byok_main_conf_t *bmcf,
+    ngx_log_t *log);
 ngx_int_t ngx_http_byok_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body);
 ngx_int_t ngx_http_byok_send_error(ngx_http_request_t *r, ngx_uint_t status,

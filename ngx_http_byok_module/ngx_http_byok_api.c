@@ -753,23 +753,16 @@ ngx_http_byok_write_alloc(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 static ngx_int_t
 ngx_http_byok_write_post(ngx_http_request_t *r, ngx_http_byok_write_t *w)
 {
-    char                        err[256];
     ngx_http_byok_main_conf_t  *bmcf;
 
     bmcf = w->bmcf;
 
-    if (bmcf->writer == NULL) {
-        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
-                                                err, sizeof(err));
-        if (bmcf->writer == NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "byok_store: %s", err);
-            ngx_http_byok_write_wipe(w);
-            return ngx_http_byok_store_failed(r, bmcf);
-        }
-    }
+    w->store = ngx_http_byok_writer(bmcf, r->connection->log);
 
-    w->store = bmcf->writer;
+    if (w->store == NULL) {
+        ngx_http_byok_write_wipe(w);
+        return ngx_http_byok_store_failed(r, bmcf);
+    }
 
     w->task->handler = ngx_http_byok_write_thread;
     w->task->event.handler = ngx_http_byok_write_done;

@@ -708,7 +708,6 @@ ngx_http_byok_usage_collect(ngx_http_byok_main_conf_t *bmcf,
 static void
 ngx_http_byok_usage_post(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
 {
-    char                          err[256];
     ngx_thread_task_t            *task;
     ngx_http_byok_usage_write_t  *w;
 
@@ -743,13 +742,8 @@ ngx_http_byok_usage_post(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
         return;
     }
 
-    if (bmcf->writer == NULL) {
-        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
-                                                err, sizeof(err));
-        if (bmcf->writer == NULL) {
-            ngx_log_error(NGX_LOG_ERR, log, 0, "byok_store: %s", err);
-            return;
-        }
+    if (ngx_http_byok_writer(bmcf, log) == NULL) {
+        return;
     }
 
     w = task->ctx;

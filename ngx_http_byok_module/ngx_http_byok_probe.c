@@ -265,27 +265,20 @@ ngx_http_byok_probe_handler(ngx_http_request_t *r, ngx_http_byok_ctx_t *ctx,
 static ngx_int_t
 ngx_http_byok_probe_post(ngx_http_request_t *r, ngx_thread_task_t *task)
 {
-    char                        err[256];
     ngx_http_byok_probe_t      *pr;
     ngx_http_byok_main_conf_t  *bmcf;
 
     pr = task->ctx;
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_byok_module);
 
-    if (bmcf->writer == NULL) {
-        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
-                                                err, sizeof(err));
-        if (bmcf->writer == NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "byok_store: %s", err);
-            return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "store_unavailable",
-                                            "The key store is unavailable. "
-                                            "Try again later.", NULL);
-        }
-    }
+    pr->store = ngx_http_byok_writer(bmcf, r->connection->log);
 
-    pr->store = bmcf->writer;
+    if (pr->store == NULL) {
+        return ngx_http_byok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "store_unavailable",
+                                        "The key store is unavailable. "
+                                        "Try again later.", NULL);
+    }
 
     pr->audit.actor = (char *) pr->ctx->user.data;
     pr->audit.actor_kind = "user";

@@ -152,6 +152,28 @@ ngx_http_byok_read_secret(ngx_conf_t *cf, ngx_str_t *source,
 }
 
 
+/*
+ * The worker's writer connection, for the thread tasks; opened again here
+ * when it could not be opened at start.  NULL (logged) when it cannot.
+ */
+
+ngx_http_byok_store_t *
+ngx_http_byok_writer(ngx_http_byok_main_conf_t *bmcf, ngx_log_t *log)
+{
+    char  err[256];
+
+    if (bmcf->writer == NULL) {
+        bmcf->writer = ngx_http_byok_store_open((char *) bmcf->store_path.data,
+                                                err, sizeof(err));
+        if (bmcf->writer == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0, "byok_store: %s", err);
+        }
+    }
+
+    return bmcf->writer;
+}
+
+
 void
 ngx_http_byok_wipe_str(ngx_str_t *s)
 {
